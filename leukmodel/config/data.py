@@ -1,0 +1,91 @@
+"""Where the cohort's files are and how the two modalities are paired."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from leukmodel.config.base import ResolvedPath, Section
+
+IMAGE_EXTENSIONS = (".bmp", ".png", ".jpg", ".jpeg", ".tif", ".tiff")
+
+
+class ImageSource(Section):
+    """Blood-smear images.
+
+    ``cnmc``: the C-NMC 2019 layout, ``<root>/**/<class>/UID_<subject>_<image>_<cell>_<class>.bmp`` (training
+    folds), or a flat folder of images with a labels CSV (``labels_csv``, the preliminary-test layout).
+    ``folder``: ``<root>/<class>/**/<image>``; the subject is taken from the file name by
+    ``subject_pattern`` (a regular expression with a group named ``subject``), else from the image's
+    parent folder when it is not the class folder, else the file stem.
+    """
+
+    format: Literal["cnmc", "folder"] = "cnmc"
+    root: ResolvedPath
+    bag_by: Literal["image", "subject"] = "subject"
+    labels_csv: ResolvedPath | None = None
+    class_map: dict[str, str | None] = Field(default_factory=dict)
+    subject_pattern: str | None = None
+    extensions: list[str] = Field(default_factory=lambda: list(IMAGE_EXTENSIONS))
+
+
+class ExpressionSource(Section):
+    """Gene-expression profiles.
+
+    ``cumida``: CSVs with columns ``samples``, ``type`` then one column per probe; several files are
+    combined. ``matrix``: any CSV/TSV matrix, samples as rows (``samples_x_genes``) or as columns
+    (``genes_x_samples``), labels in ``labels_file`` (columns ``labels_sample_column`` and
+    ``labels_label_column``).
+    """
+
+    format: Literal["cumida", "matrix"] = "cumida"
+    files: list[ResolvedPath] = Field(min_length=1)
+    orientation: Literal["samples_x_genes", "genes_x_samples"] = "samples_x_genes"
+    gene_column: str | None = None
+    ignore_columns: list[str] = Field(default_factory=list)
+    labels_file: ResolvedPath | None = None
+    labels_sample_column: str = "sample"
+    labels_label_column: str = "label"
+    class_map: dict[str, str | None] = Field(default_factory=dict)
+    annotation: ResolvedPath | None = None
+    annotation_probe_column: str = "ID"
+    annotation_symbol_column: str = "Gene Symbol"
+
+    @model_validator(mode="after")
+    def _labels_for_matrix(self) -> ExpressionSource:
+        if self.format == "matrix" and self.labels_file is None:
+            raise ValueError("format 'matrix' needs 'labels_file' (a CSV of sample and label)")
+        return self
+
+
+class PairingConfig(Section):
+    """How image bags and expression profiles are joined into one sample.
+
+    ``paired``: a manifest CSV (columns ``patient_id``, ``expression_sample`` and optionally
+    ``image_subject``) links them per patient, as in a real study. ``label_matched``: for public datasets
+    that share no patients, each image bag is given a same-label expression profile by a seeded draw that
+    is recorded; results of such runs say nothing about real patients and are tagged so.
+    """
+
+    mode: Literal["paired", "label_matched"] = "paired"
+    manifest: ResolvedPath | None = None
+    seed: int = 0
+
+
+class DataConfig(Section):
+    """The cohort: one or both modalities, how they pair, and the study's class order."""
+
+    images: ImageSource | None = None
+    expression: ExpressionSource | None = None
+    pairing: PairingConfig = Field(default_factory=PairingConfig)
+    classes: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _some_modality(self) -> DataConfig:
+        if self.images is None and self.expression is None:
+            raise ValueError("give at least one of 'images' and 'expression'")
+        both = self.images is not None and self.expression is not None
+        if both and self.pairing.mode == "paired" and self.pairing.manifest is None:
+            raise ValueError("pairing mode 'paired' needs 'pairing.manifest' (patient_id, expression_sample)")
+        return self

@@ -1,0 +1,52 @@
+"""The genomic transform, the models, training and cross-validation."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from leukmodel.config.base import Section
+
+ModelName = Literal["fusion", "image", "genomic"]
+
+
+class GenomicConfig(Section):
+    """log2 -> per-gene z-score -> PCA, fitted on the training part of each fold only."""
+
+    log_transform: Literal["auto", "always", "never"] = "auto"
+    n_components: int = Field(500, ge=1)
+
+
+class ModelConfig(Section):
+    """Sizes of the fusion model and its baselines (DESIGN.md section 5)."""
+
+    genomic_hidden: list[int] = Field(default_factory=lambda: [500, 256])
+    genomic_dim: int = 128
+    dropout: float = Field(0.3, ge=0.0, lt=1.0)
+    attention_heads: int = 4
+    attention_head_dim: int = 64
+    mil_attention_dim: int = 256
+    mil_hidden: int = 512
+
+
+class TrainingConfig(Section):
+    """Optimisation of one model on one fold."""
+
+    lr: float = 1e-4
+    weight_decay: float = 1e-5
+    max_epochs: int = Field(100, ge=1)
+    patience: int = Field(10, ge=1)
+    max_tiles_per_bag: int = Field(64, ge=1)
+    kl_lambda: float = Field(0.01, ge=0.0)
+    finetune_layer4: bool = False
+    device: str = "auto"
+
+
+class CVConfig(Section):
+    """Stratified, patient-grouped cross-validation and its statistics."""
+
+    n_folds: int = Field(5, ge=2)
+    val_fraction: float = Field(0.2, gt=0.0, lt=0.5)
+    models: list[ModelName] = Field(default_factory=lambda: ["fusion", "image", "genomic"])
+    bootstrap: int = Field(1000, ge=0)

@@ -1,0 +1,38 @@
+"""Tracking (MLflow) and distribution (Ray Tune)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from leukmodel.config.base import ResolvedPath, Section
+
+
+class TrackingConfig(Section):
+    """MLflow. Empty values fall back to ``MLFLOW_TRACKING_URI`` and then to a SQLite file in the output folder."""
+
+    mlflow_uri: str | None = None
+    experiment: str | None = None
+    registered_model: str | None = None
+    alias: str = "champion"
+
+
+class RayConfig(Section):
+    """Ray Tune across (model, fold) trials. ``address`` (or ``RAY_ADDRESS``) attaches to a running cluster."""
+
+    address: str | None = None
+    num_cpus: int | None = None
+    cpus_per_trial: float = Field(1.0, gt=0)
+    gpus_per_trial: float = Field(1.0, ge=0)
+    max_concurrent_trials: int | None = None
+    max_failures: int = Field(2, ge=0)
+    storage_path: ResolvedPath | None = None
+    dashboard: bool = False
+
+
+class ExplainConfig(Section):
+    """Explanations shown in the report and logged to MLflow."""
+
+    samples_per_class: int = Field(2, ge=0)
+    top_tiles: int = Field(4, ge=1)
+    top_genes: int = Field(20, ge=1)
+    shap_background: int = Field(32, ge=1)
