@@ -10,8 +10,6 @@ import numpy as np
 
 from leukmodel.errors import ImageError
 
-cv2.setLogLevel(0)  # decoding failures are reported as ImageError, not as OpenCV log lines
-
 
 def read_rgb(path: str | PathLike[str]) -> np.ndarray:
     """Decode an image file to an ``(H, W, 3)`` uint8 RGB array.
@@ -28,7 +26,12 @@ def read_rgb(path: str | PathLike[str]) -> np.ndarray:
     data = np.fromfile(path, dtype=np.uint8)
     if data.size == 0:
         raise ImageError("image file is empty", file=path, expected="an 8-bit RGB image")
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # failures become ImageError below
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    finally:
+        cv2.utils.logging.setLogLevel(level)
     if image is None:
         raise ImageError(
             "cannot decode the image (corrupt, truncated or not an image)",
@@ -47,8 +50,6 @@ def read_rgb(path: str | PathLike[str]) -> np.ndarray:
         )
     if image.shape[2] == 4:
         if not np.all(image[..., 3] == 255):
-            raise ImageError(
-                "image has a transparent alpha channel", file=path, expected="RGB or fully opaque RGBA"
-            )
+            raise ImageError("image has a transparent alpha channel", file=path, expected="RGB or fully opaque RGBA")
         return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

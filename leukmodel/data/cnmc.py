@@ -1,0 +1,97 @@
+"""Reader for the C-NMC 2019 single-cell image layout (ISBI 2019 challenge, TCIA).
+
+Training folds: ``fold_*/all|hem/UID_<subject>_<image>_<cell>_<all|hem>.bmp``; healthy subjects carry an
+``H`` (or ``h``) prefix. Preliminary test: a flat folder ``1.bmp ... N.bmp`` with a labels CSV
+(``Patient_ID,new_names,labels``; ``Patient_ID`` holds the original file name, ``labels`` 1 = all, 0 = hem).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from leukmodel.config import ImageSource
+from leukmodel.data.records import ImageRecord, find_images
+from leukmodel.errors import CohortError
+
+CNMC_NAME = re.compile(r"^UID_(?P<subject>[A-Za-z]?\d+)_(?P<image>\d+)_(?P<cell>\d+)_(?P<cls>[A-Za-z]+)$")
+TEST_LABEL_CLASSES = {"1": "all", "0": "hem"}
+
+
+def parse_cnmc_name(name: str, file: Path | None = None) -> tuple[str, str]:
+    """``(subject, class token)`` from a C-NMC file name such as ``UID_h3_6_1_hem.bmp``.
+
+    The healthy prefix is normalised to upper case (``h3`` and ``H3`` are the same subject).
+    """
+    match = CNMC_NAME.match(Path(name).stem)
+    if match is None:
+        raise CohortError(
+            f"file name '{Path(name).name}' does not follow the C-NMC pattern",
+            file=file or name,
+            expected="UID_<subject>_<image>_<cell>_<class>.<ext>, e.g. UID_11_10_1_all.bmp",
+        )
+    subject = match["subject"]
+    if subject[0].isalpha():
+        subject = subject[0].upper() + subject[1:]
+    return subject, match["cls"].lower()
+
+
+def read_cnmc(source: ImageSource) -> list[ImageRecord]:
+    """All images of a C-NMC folder, with subject and class token (not yet mapped to the study's classes)."""
+    if source.labels_csv is not None:
+        return _read_test_phase(source)
+    records = []
+    for path in find_images(source.root, source.extensions):
+        subject, token = parse_cnmc_name(path.name, path)
+        folder = path.parent.name.lower()
+        if folder != token and folder in _class_folders(source):
+            raise CohortError(
+                f"file name says class '{token}' but it lies in folder '{path.parent.name}'",
+                file=path,
+                expected="the class in the file name to match its folder",
+            )
+        records.append(ImageRecord(path=path, subject=subject, label=token, name=path.stem))
+    return records
+
+
+def _class_folders(source: ImageSource) -> set[str]:
+    return {key.lower() for key in source.class_map} or {"all", "hem"}
+
+
+def _read_test_phase(source: ImageSource) -> list[ImageRecord]:
+    csv = source.labels_csv
+    try:
+        table = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise CohortError(f"cannot read the labels CSV: {exc}", file=csv) from None
+    table.columns = [c.strip() for c in table.columns]
+    for column in ("Patient_ID", "new_names", "labels"):
+        if column not in table.columns:
+            raise CohortError(
+                f"column '{column}' is missing",
+                file=csv,
+                field=column,
+                expected="header Patient_ID,new_names,labels",
+            )
+    records = []
+    for row, (original, new_name, label) in enumerate(
+        table[["Patient_ID", "new_names", "labels"]].itertuples(index=False), start=1
+    ):
+        original, new_name, label = original.strip(), new_name.strip(), label.strip()
+        path = source.root / new_name
+        if not path.is_file():
+            raise CohortError(f"image '{new_name}' listed here is not in {source.root}", file=csv, row=row)
+        if label not in TEST_LABEL_CLASSES:
+            raise CohortError(f"label '{label}'", file=csv, row=row, field="labels", expected="1 (all) or 0 (hem)")
+        subject, token = parse_cnmc_name(original, csv)
+        if token != TEST_LABEL_CLASSES[label]:
+            raise CohortError(
+                f"Patient_ID '{original}' says class '{token}' but labels says {label}",
+                file=csv,
+                row=row,
+                expected="the class in Patient_ID to agree with labels",
+            )
+        records.append(ImageRecord(path=path, subject=subject, label=token, name=Path(original).stem))
+    return records

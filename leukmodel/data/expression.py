@@ -1,0 +1,187 @@
+"""Readers for gene-expression tables: CuMiDa CSVs and generic matrices in either orientation."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from leukmodel.config import ExpressionSource
+from leukmodel.data.records import ExpressionTable
+from leukmodel.errors import CohortError, ExpressionError
+
+CUMIDA_ID, CUMIDA_TYPE = "samples", "type"
+
+
+def read_expression(source: ExpressionSource) -> ExpressionTable:
+    """Read every file of ``source`` and combine them on their shared probes."""
+    reader = _read_cumida_file if source.format == "cumida" else _read_matrix_file
+    parts = [reader(path, source) for path in source.files]
+    table = _combine(parts)
+    if source.annotation is not None:
+        table.gene_symbols = read_annotation(source)
+    return table
+
+
+def _read_table(path: Path, **kwargs) -> pd.DataFrame:
+    if not path.is_file():
+        raise ExpressionError("expression file not found", file=path)
+    sep = "\t" if path.suffix.lower() in (".tsv", ".txt", ".tab") else ","
+    try:
+        return pd.read_csv(path, sep=sep, **kwargs)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ExpressionError(f"cannot parse the table: {exc}", file=path, expected="a CSV or TSV table") from None
+
+
+def _read_cumida_file(path: Path, source: ExpressionSource) -> ExpressionTable:
+    frame = _read_table(path)
+    for column in (CUMIDA_ID, CUMIDA_TYPE):
+        if column not in frame.columns:
+            raise ExpressionError(
+                f"column '{column}' is missing",
+                file=path,
+                field=column,
+                expected="CuMiDa layout: samples, type, then one column per probe",
+            )
+    ids = frame[CUMIDA_ID].astype(str).str.strip()
+    _check_unique(ids, path)
+    values = frame.drop(columns=[CUMIDA_ID, CUMIDA_TYPE])
+    values.index = pd.Index(ids, name="sample")
+    values = _numeric(values, path)
+    labels = pd.Series(frame[CUMIDA_TYPE].astype(str).str.strip().to_numpy(), index=values.index)
+    origin = {sample: (path, row) for row, sample in enumerate(ids, start=1)}
+    return ExpressionTable(values=values, labels=labels, origin=origin)
+
+
+def _read_matrix_file(path: Path, source: ExpressionSource) -> ExpressionTable:
+    frame = _read_table(path)
+    ignore = [re.compile(p) for p in source.ignore_columns]
+    frame = frame[[c for c in frame.columns if not any(p.search(str(c)) for p in ignore)]]
+    if source.orientation == "genes_x_samples":
+        gene_column = source.gene_column or frame.columns[0]
+        if gene_column not in frame.columns:
+            raise ExpressionError(
+                f"gene column '{gene_column}' is missing", file=path, field="data.expression.gene_column"
+            )
+        genes = frame[gene_column].astype(str).str.strip()
+        _check_unique(genes, path, what="gene")
+        frame = frame.drop(columns=[gene_column]).set_axis(genes, axis=0).T
+        origin_rows = {str(sample): column for column, sample in enumerate(frame.index, start=2)}
+    else:
+        id_column = source.gene_column or frame.columns[0]
+        frame = frame.set_index(id_column)
+        origin_rows = {str(sample): row for row, sample in enumerate(frame.index, start=1)}
+    frame.index = pd.Index([str(i).strip() for i in frame.index], name="sample")
+    frame.columns = [str(c).strip() for c in frame.columns]
+    _check_unique(pd.Series(frame.index), path)
+    values = _numeric(frame, path)
+    labels = _read_labels(source, values.index)
+    origin = {sample: (path, origin_rows[sample]) for sample in values.index}
+    return ExpressionTable(values=values, labels=labels, origin=origin)
+
+
+def _read_labels(source: ExpressionSource, samples: pd.Index) -> pd.Series:
+    path = source.labels_file
+    frame = _read_table(path, dtype=str, keep_default_na=False)
+    for column in (source.labels_sample_column, source.labels_label_column):
+        if column not in frame.columns:
+            raise ExpressionError(
+                f"column '{column}' is missing",
+                file=path,
+                field=column,
+                expected="the columns named by labels_sample_column and labels_label_column",
+            )
+    ids = frame[source.labels_sample_column].str.strip()
+    _check_unique(ids, path)
+    labels = pd.Series(frame[source.labels_label_column].str.strip().to_numpy(), index=ids.to_numpy())
+    missing = [s for s in samples if s not in labels.index]
+    if missing:
+        raise ExpressionError(
+            f"{len(missing)} expression samples have no label, e.g. '{missing[0]}'",
+            file=path,
+            field=source.labels_sample_column,
+            expected="a label for every sample of the expression matrix",
+        )
+    return labels.loc[list(samples)]
+
+
+def _check_unique(ids: pd.Series, path: Path, what: str = "sample") -> None:
+    duplicated = ids[ids.duplicated(keep=False)]
+    if len(duplicated):
+        first = duplicated.iloc[0]
+        rows = [i + 1 for i, value in enumerate(ids) if value == first]
+        raise CohortError(
+            f"duplicate {what} id '{first}' in rows {rows}", file=path, row=rows[1], expected=f"unique {what} ids"
+        )
+
+
+def _numeric(values: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Float32 values; the first non-numeric, NaN or infinite cell is a named error."""
+    converted = values.apply(pd.to_numeric, errors="coerce")
+    bad_text = converted.isna().to_numpy() & values.notna().to_numpy()
+    if bad_text.any():
+        row, col = np.argwhere(bad_text)[0]
+        raise ExpressionError(
+            f"value '{values.iat[row, col]}' is not a number",
+            file=path,
+            row=f"{row + 1} (sample '{values.index[row]}')",
+            field=str(values.columns[col]),
+            expected="numeric expression values",
+        )
+    array = converted.to_numpy(dtype=np.float64)
+    not_finite = ~np.isfinite(array)
+    if not_finite.any():
+        row, col = np.argwhere(not_finite)[0]
+        raise ExpressionError(
+            f"value is {array[row, col]} ({int(not_finite.sum())} NaN/inf cells in all)",
+            file=path,
+            row=f"{row + 1} (sample '{values.index[row]}')",
+            field=str(values.columns[col]),
+            expected="finite expression values",
+        )
+    return pd.DataFrame(array.astype(np.float32), index=values.index, columns=[str(c) for c in values.columns])
+
+
+def _combine(parts: list[ExpressionTable]) -> ExpressionTable:
+    if len(parts) == 1:
+        return parts[0]
+    origin: dict[str, tuple[Path, int]] = {}
+    for part in parts:
+        for sample, where in part.origin.items():
+            if sample in origin:
+                raise CohortError(
+                    f"sample '{sample}' also appears in {origin[sample][0]} row {origin[sample][1]}",
+                    file=where[0],
+                    row=where[1],
+                    expected="each sample id in one file only",
+                )
+            origin[sample] = where
+    shared = parts[0].values.columns
+    for part in parts[1:]:
+        shared = shared.intersection(part.values.columns, sort=False)
+    if len(shared) == 0:
+        files = sorted({str(where[0]) for where in origin.values()})
+        raise ExpressionError(f"the expression files {files} share no probe", expected="the same probe ids")
+    dropped = len(set().union(*(set(p.values.columns) for p in parts))) - len(shared)
+    values = pd.concat([p.values[shared] for p in parts])
+    labels = pd.concat([p.labels for p in parts])
+    return ExpressionTable(values=values, labels=labels, origin=origin, dropped_probes=dropped)
+
+
+def read_annotation(source: ExpressionSource) -> dict[str, str]:
+    """Probe id -> gene symbol from a platform table (e.g. GEO's GPL570); the first of ``A /// B`` is kept."""
+    path = source.annotation
+    frame = _read_table(path, dtype=str, keep_default_na=False, comment="#")
+    for column in (source.annotation_probe_column, source.annotation_symbol_column):
+        if column not in frame.columns:
+            raise ExpressionError(
+                f"column '{column}' is missing",
+                file=path,
+                field=column,
+                expected="annotation_probe_column and annotation_symbol_column to name its columns",
+            )
+    symbols = frame[source.annotation_symbol_column].str.split("///").str[0].str.strip()
+    probes = frame[source.annotation_probe_column].str.strip()
+    return {p: s for p, s in zip(probes, symbols, strict=True) if s}

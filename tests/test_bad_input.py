@@ -1,0 +1,254 @@
+"""Every bad input the data layer meets is a named error: it says which file, row or field, and what was expected."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from leukmodel.cli import cli
+from leukmodel.config import TilesConfig, config_from_dict, load_config
+from leukmodel.data import build_cohort, check_folds_feasible, check_images
+from leukmodel.errors import CohortError, ConfigError, ExpressionError, ImageError
+
+
+def write_cumida(path: Path, rows: list[tuple[str, str, list[object]]], probes=("p1", "p2")) -> Path:
+    lines = ["samples,type," + ",".join(probes)]
+    lines += [f"{sid},{label}," + ",".join(str(v) for v in values) for sid, label, values in rows]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def expression_cohort(tmp_path: Path, *files: Path, **source):
+    data = {"expression": {"files": [str(f) for f in files], **source}}
+    return build_cohort(config_from_dict({"data": data}, base_dir=tmp_path))
+
+
+def write_image(path: Path, value: int = 120, size: int = 16) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), np.full((size, size, 3), value, np.uint8))
+    return path
+
+
+def test_unknown_config_key_is_named(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("data:\n  images:\n    root: x\n    bag_bye: image\n")
+    with pytest.raises(ConfigError, match=r"config.yaml.*unknown key 'data.images.bag_bye'; did you mean 'bag_by'"):
+        load_config(path)
+
+
+def test_bad_config_value_is_named(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("data:\n  images:\n    root: x\ntiles:\n  overlap: 1.5\n")
+    with pytest.raises(ConfigError, match=r"field 'tiles.overlap'"):
+        load_config(path)
+
+
+def test_paired_mode_without_manifest(tmp_path):
+    with pytest.raises(ConfigError, match="manifest"):
+        config_from_dict({"data": {"images": {"root": "i"}, "expression": {"files": ["e.csv"]}}})
+
+
+def test_duplicate_sample_ids_in_one_file(tmp_path):
+    f = write_cumida(tmp_path / "e.csv", [("S1", "ALL", [1, 2]), ("S2", "AML", [1, 2]), ("S1", "AML", [3, 4])])
+    with pytest.raises(CohortError, match=r"e.csv, row 3: duplicate sample id 'S1' in rows \[1, 3\]"):
+        expression_cohort(tmp_path, f)
+
+
+def test_duplicate_sample_ids_across_files(tmp_path):
+    a = write_cumida(tmp_path / "a.csv", [("S1", "ALL", [1, 2])])
+    b = write_cumida(tmp_path / "b.csv", [("S1", "ALL", [1, 2])])
+    with pytest.raises(CohortError, match=r"b.csv, row 1: sample 'S1' also appears in .*a.csv row 1"):
+        expression_cohort(tmp_path, a, b)
+
+
+def test_unknown_class_is_named_with_file_and_row(tmp_path):
+    f = write_cumida(tmp_path / "e.csv", [("S1", "ALL", [1, 2]), ("S2", "Bone_Marrow", [1, 2])])
+    with pytest.raises(
+        CohortError, match=r"e.csv, row 2, field 'data.expression.class_map': unknown class 'Bone_Marrow'"
+    ):
+        expression_cohort(tmp_path, f, class_map={"ALL": "ALL"})
+
+
+def test_class_outside_declared_classes(tmp_path):
+    f = write_cumida(tmp_path / "e.csv", [("S1", "ALL", [1, 2]), ("S2", "CLL", [1, 2])])
+    with pytest.raises(CohortError, match=r"row 2: class 'CLL' is not one of data.classes"):
+        build_cohort(config_from_dict({"data": {"expression": {"files": [str(f)]}, "classes": ["ALL", "AML"]}}))
+
+
+@pytest.mark.parametrize(("value", "shown"), [("nan", "nan"), ("inf", "inf"), ("-inf", "-inf")])
+def test_nan_and_inf_expression_named(tmp_path, value, shown):
+    f = write_cumida(tmp_path / "e.csv", [("S1", "ALL", [1, 2]), ("S2", "AML", [3, value])])
+    with pytest.raises(ExpressionError, match=rf"e.csv, row 2 \(sample 'S2'\), field 'p2': value is {shown}"):
+        expression_cohort(tmp_path, f)
+
+
+def test_non_numeric_expression_named(tmp_path):
+    f = write_cumida(tmp_path / "e.csv", [("S1", "ALL", [1, "high"])])
+    with pytest.raises(ExpressionError, match=r"row 1 \(sample 'S1'\), field 'p2': value 'high' is not a number"):
+        expression_cohort(tmp_path, f)
+
+
+def test_cumida_without_type_column(tmp_path):
+    f = tmp_path / "e.csv"
+    f.write_text("samples,p1\nS1,1\n")
+    with pytest.raises(ExpressionError, match=r"e.csv, field 'type': column 'type' is missing"):
+        expression_cohort(tmp_path, f)
+
+
+def test_missing_expression_file(tmp_path):
+    with pytest.raises(ExpressionError, match="expression file not found"):
+        expression_cohort(tmp_path, tmp_path / "absent.csv")
+
+
+def test_missing_image_folder(tmp_path):
+    config = config_from_dict({"data": {"images": {"root": str(tmp_path / "absent")}}})
+    with pytest.raises(CohortError, match="image folder not found"):
+        build_cohort(config)
+
+
+def test_labels_csv_lists_a_missing_image(tmp_path):
+    folder = tmp_path / "test"
+    write_image(folder / "1.bmp")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("Patient_ID,new_names,labels\r\nUID_1_1_1_all.bmp,1.bmp,1\r\nUID_2_1_1_all.bmp,2.bmp,1\r\n")
+    config = config_from_dict({"data": {"images": {"root": str(folder), "labels_csv": str(labels)}}})
+    with pytest.raises(CohortError, match=r"labels.csv, row 2: image '2.bmp' listed here is not in"):
+        build_cohort(config)
+
+
+def test_cnmc_file_name_not_following_pattern(tmp_path):
+    write_image(tmp_path / "all" / "cell_0001.bmp")
+    with pytest.raises(CohortError, match=r"cell_0001.bmp: file name 'cell_0001.bmp' does not follow the C-NMC"):
+        build_cohort(config_from_dict({"data": {"images": {"root": str(tmp_path)}}}))
+
+
+def test_subject_with_two_classes(tmp_path):
+    write_image(tmp_path / "all" / "UID_5_1_1_all.bmp")
+    write_image(tmp_path / "hem" / "UID_5_2_1_hem.bmp")
+    with pytest.raises(CohortError, match=r"subject '5' has images of different classes"):
+        build_cohort(config_from_dict({"data": {"images": {"root": str(tmp_path)}}}))
+
+
+def test_duplicate_image_names_across_folds(tmp_path):
+    write_image(tmp_path / "fold_0" / "all" / "UID_5_1_1_all.bmp")
+    write_image(tmp_path / "fold_1" / "all" / "UID_5_1_1_all.bmp")
+    config = config_from_dict({"data": {"images": {"root": str(tmp_path), "bag_by": "image"}}})
+    with pytest.raises(CohortError, match=r"duplicate sample id 'UID_5_1_1_all'"):
+        build_cohort(config)
+
+
+def paired_config(tmp_path: Path, manifest_text: str, image_class: str = "all"):
+    write_image(tmp_path / "images" / image_class / f"UID_1_1_1_{image_class}.bmp")
+    write_cumida(tmp_path / "e.csv", [("GSM1", "all", [1, 2])])
+    (tmp_path / "manifest.csv").write_text(manifest_text)
+    data = {
+        "images": {"root": "images"},
+        "expression": {"files": ["e.csv"]},
+        "pairing": {"mode": "paired", "manifest": "manifest.csv"},
+    }
+    return config_from_dict({"data": data}, base_dir=tmp_path)
+
+
+def test_label_mismatch_between_modalities(tmp_path):
+    config = paired_config(tmp_path, "patient_id,image_subject,expression_sample\nP1,1,GSM1\n", image_class="hem")
+    with pytest.raises(CohortError, match=r"manifest.csv, row 1: labels differ between modalities for patient 'P1'"):
+        build_cohort(config)
+
+
+def test_manifest_duplicate_patient(tmp_path):
+    config = paired_config(tmp_path, "patient_id,expression_sample\n1,GSM1\n1,GSM2\n")
+    with pytest.raises(CohortError, match=r"manifest.csv, row 2, field 'patient_id': '1' appears in rows \[1, 2\]"):
+        build_cohort(config)
+
+
+def test_manifest_missing_column(tmp_path):
+    config = paired_config(tmp_path, "patient,expression_sample\n1,GSM1\n")
+    with pytest.raises(CohortError, match=r"field 'patient_id': column 'patient_id' is missing"):
+        build_cohort(config)
+
+
+def test_empty_cohort_when_nothing_pairs(tmp_path):
+    config = paired_config(tmp_path, "patient_id,image_subject,expression_sample\nP1,7,GSM1\n")
+    with pytest.raises(CohortError, match="the cohort is empty"):
+        build_cohort(config)
+
+
+def test_class_too_small_for_folds(tmp_path):
+    f = write_cumida(
+        tmp_path / "e.csv",
+        [(f"S{i}", "ALL", [i, 2]) for i in range(6)] + [("T1", "AML", [1, 1]), ("T2", "AML", [2, 2])],
+    )
+    cohort = expression_cohort(tmp_path, f)
+    check_folds_feasible(cohort, 2)
+    with pytest.raises(CohortError, match=r"class 'AML' has 2 patient\(s\), too few for 5-fold"):
+        check_folds_feasible(cohort, 5)
+
+
+def image_cohort(root: Path):
+    return build_cohort(config_from_dict({"data": {"images": {"root": str(root), "bag_by": "image"}}}))
+
+
+def test_truncated_image_named(cnmc_sample, tmp_path):
+    target = tmp_path / "all" / "UID_1_3_1_all.bmp"
+    target.parent.mkdir()
+    target.write_bytes((cnmc_sample / "all" / "UID_1_3_1_all.bmp").read_bytes()[:300_000])
+    with pytest.raises(ImageError, match=r"UID_1_3_1_all.bmp: cannot decode the image \(corrupt, truncated"):
+        check_images(image_cohort(tmp_path), TilesConfig(), progress=False)
+
+
+def test_unreadable_image_named(tmp_path):
+    target = tmp_path / "all" / "UID_1_3_1_all.bmp"
+    target.parent.mkdir()
+    target.write_bytes(b"not an image at all")
+    with pytest.raises(ImageError, match="cannot decode"):
+        check_images(image_cohort(tmp_path), TilesConfig(), progress=False)
+
+
+def test_grayscale_and_16_bit_images_named(tmp_path):
+    gray = tmp_path / "all" / "UID_1_1_1_all.png"
+    gray.parent.mkdir()
+    cv2.imwrite(str(gray), np.full((32, 32), 90, np.uint8))
+    with pytest.raises(ImageError, match="grayscale"):
+        check_images(image_cohort(tmp_path), TilesConfig(), progress=False)
+    gray.unlink()
+    cv2.imwrite(str(gray), np.full((32, 32, 3), 900, np.uint16))
+    with pytest.raises(ImageError, match="16-bit"):
+        check_images(image_cohort(tmp_path), TilesConfig(), progress=False)
+
+
+def test_image_smaller_than_a_tile_when_rejecting(tmp_path):
+    write_image(tmp_path / "all" / "UID_1_1_1_all.bmp", size=100)
+    cohort = image_cohort(tmp_path)
+    assert check_images(cohort, TilesConfig(patch_size=64, small_image="reject"), progress=False) == 1
+    with pytest.raises(ImageError, match=r"image is 100x100, smaller than a 224px tile"):
+        check_images(cohort, TilesConfig(small_image="reject"), progress=False)
+
+
+def test_validate_cli_exits_nonzero_with_named_error(tmp_path):
+    f = write_cumida(tmp_path / "e.csv", [("S1", "ALL", [1, "nan"])])
+    (tmp_path / "config.yaml").write_text(f"data:\n  expression:\n    files: [{f.name}]\n")
+    result = CliRunner().invoke(cli, ["validate", str(tmp_path / "config.yaml")])
+    assert result.exit_code != 0
+    assert "e.csv, row 1 (sample 'S1'), field 'p2': value is nan" in result.output
+
+
+def test_validate_cli_on_real_samples(cnmc_sample, cumida_sample, tmp_path):
+    frame = pd.read_csv(cumida_sample).iloc[:2].copy()
+    frame["samples"], frame["type"] = ["GSM1", "GSM2"], ["all", "hem"]
+    frame.to_csv(tmp_path / "e.csv", index=False)
+    shutil.copytree(cnmc_sample, tmp_path / "images")
+    (tmp_path / "m.csv").write_text("patient_id,image_subject,expression_sample\nA,1,GSM1\nB,H6,GSM2\n")
+    (tmp_path / "config.yaml").write_text(
+        "data:\n  images: {root: images}\n  expression: {files: [e.csv]}\n  pairing: {mode: paired, manifest: m.csv}\n"
+        "cv: {n_folds: 2}\n"
+    )
+    result = CliRunner().invoke(cli, ["validate", str(tmp_path / "config.yaml")])
+    assert result.exit_code != 0, result.output  # one patient per class is too few even for 2 folds
+    assert "class 'all' has 1 patient(s), too few for 2-fold" in result.output
+    assert "images: all 6 readable" in result.output
