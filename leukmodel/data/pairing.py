@@ -1,4 +1,4 @@
-"""Joining image bags and expression profiles into samples: by manifest, by a seeded label-matched draw, or not at all."""
+"""Joining image bags and expression profiles into samples: by manifest, by a seeded label-matched draw, or alone."""
 
 from __future__ import annotations
 
