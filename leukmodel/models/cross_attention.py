@@ -1,0 +1,65 @@
+"""Bidirectional cross-attention between the tiles of a bag and the genomic tokens of its sample."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+
+@dataclass
+class CrossAttentionOutput:
+    """Fused tile features and both attention maps.
+
+    Attributes:
+        fused: (N, D) tile features after the residual update.
+        genomic_to_image: (heads, N) the genomic query's attention over the tiles (sums to 1 over N).
+        image_to_genomic: (heads, N, T) each tile's attention over the genomic tokens (sums to 1 over T).
+    """
+
+    fused: Tensor
+    genomic_to_image: Tensor
+    image_to_genomic: Tensor
+
+
+class BidirectionalCrossAttention(nn.Module):
+    """Genomic -> image and image -> genomic multi-head attention, fused back into the tile features.
+
+    * genomic -> image: one query made from the genomic embedding attends over the N tile tokens (which tiles
+      the molecular context selects); its output, a context vector, is given to every tile.
+    * image -> genomic: each tile attends over the T genomic tokens (which molecular dimensions it reinforces).
+
+    Per tile, both outputs are concatenated, projected to the tile feature size and added to the tile features.
+
+    Args:
+        feature_dim: D, the size of a tile feature (2048 for ResNet-50).
+        genomic_dim: E, the size of the genomic embedding (the query of genomic -> image).
+        heads, head_dim: attention width is ``heads * head_dim`` (4 x 64 = 256).
+        dropout: on the projected update.
+    """
+
+    def __init__(self, feature_dim: int, genomic_dim: int, heads: int = 4, head_dim: int = 64, dropout: float = 0.0):
+        super().__init__()
+        width = heads * head_dim
+        self.tiles_in = nn.Sequential(nn.Linear(feature_dim, width), nn.LayerNorm(width))
+        self.genomic_in = nn.LayerNorm(width)
+        self.query_in = nn.Sequential(nn.Linear(genomic_dim, width), nn.LayerNorm(width))
+        self.genomic_to_image = nn.MultiheadAttention(width, heads, batch_first=True)
+        self.image_to_genomic = nn.MultiheadAttention(width, heads, batch_first=True)
+        self.out = nn.Sequential(nn.Linear(2 * width, feature_dim), nn.Dropout(dropout))
+
+    def forward(self, features: Tensor, genomic_tokens: Tensor, genomic_embedding: Tensor) -> CrossAttentionOutput:
+        """``features`` (N, D), ``genomic_tokens`` (T, width), ``genomic_embedding`` (E,)."""
+        tiles = self.tiles_in(features).unsqueeze(0)
+        tokens = self.genomic_in(genomic_tokens).unsqueeze(0)
+        query = self.query_in(genomic_embedding).view(1, 1, -1)
+        context, g2i = self.genomic_to_image(query, tiles, tiles, need_weights=True, average_attn_weights=False)
+        per_tile, i2g = self.image_to_genomic(tiles, tokens, tokens, need_weights=True, average_attn_weights=False)
+        n_tiles = features.shape[0]
+        joined = torch.cat([per_tile[0], context[0].expand(n_tiles, -1)], dim=-1)
+        return CrossAttentionOutput(
+            fused=features + self.out(joined),
+            genomic_to_image=g2i[0, :, 0, :],
+            image_to_genomic=i2g[0],
+        )

@@ -1,0 +1,147 @@
+"""The fusion model and its two baselines, built alike so their comparison is fair."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from leukmodel.config.model import ModelConfig, ModelName
+from leukmodel.genomics.transform import GenomicTransform
+from leukmodel.models.cross_attention import BidirectionalCrossAttention
+from leukmodel.models.genomic import GenomicEncoder, GenomicTokens
+from leukmodel.models.mil import ClassifierHead, GatedAttentionPool
+from leukmodel.models.output import ModelOutput
+
+MODEL_NAMES: tuple[ModelName, ...] = ("fusion", "image", "genomic")
+
+
+class BagClassifier(nn.Module):
+    """Common interface: ``forward(features (N, D) | None, expression (G,) | None) -> ModelOutput``.
+
+    ``features`` are the bag's tile features (or its layer3 maps when a ``tile_encoder`` fine-tunes layer4);
+    ``expression`` is the raw per-gene profile, which the frozen genomic projection transforms.
+    """
+
+    name: ModelName
+    uses_images: bool
+    uses_expression: bool
+
+    def __init__(self, n_classes: int, tile_encoder: nn.Module | None = None, genomic_input: nn.Module | None = None):
+        super().__init__()
+        self.n_classes = n_classes
+        self.tile_encoder = tile_encoder
+        self.genomic_input = genomic_input
+
+    def tiles(self, features: Tensor | None) -> Tensor:
+        if features is None:
+            raise ValueError(f"the {self.name} model needs the bag's tile features")
+        return features if self.tile_encoder is None else self.tile_encoder(features)
+
+    def genome(self, expression: Tensor | None) -> Tensor:
+        if expression is None:
+            raise ValueError(f"the {self.name} model needs the sample's expression profile")
+        return expression if self.genomic_input is None else self.genomic_input(expression)
+
+
+class GenomicOnlyModel(BagClassifier):
+    """Baseline: genomic encoder + linear head."""
+
+    name = "genomic"
+    uses_images = False
+    uses_expression = True
+
+    def __init__(self, n_classes: int, genomic_in: int, cfg: ModelConfig, genomic_input: nn.Module | None = None):
+        super().__init__(n_classes, genomic_input=genomic_input)
+        self.encoder = GenomicEncoder(genomic_in, cfg.genomic_hidden, cfg.genomic_dim, cfg.dropout)
+        self.head = nn.Linear(cfg.genomic_dim, n_classes)
+
+    def forward(self, features: Tensor | None, expression: Tensor | None) -> ModelOutput:
+        return ModelOutput(logits=self.head(self.encoder(self.genome(expression))))
+
+
+class ImageOnlyModel(BagClassifier):
+    """Baseline: the same tile features and gated attention MIL as the fusion model, no genomics."""
+
+    name = "image"
+    uses_images = True
+    uses_expression = False
+
+    def __init__(self, n_classes: int, feature_dim: int, cfg: ModelConfig, tile_encoder: nn.Module | None = None):
+        super().__init__(n_classes, tile_encoder=tile_encoder)
+        self.pool = GatedAttentionPool(feature_dim, cfg.mil_attention_dim)
+        self.head = ClassifierHead(feature_dim, n_classes, cfg.mil_hidden, cfg.dropout)
+
+    def forward(self, features: Tensor | None, expression: Tensor | None) -> ModelOutput:
+        pooled, attention = self.pool(self.tiles(features))
+        return ModelOutput(logits=self.head(pooled), attention=attention)
+
+
+class FusionModel(BagClassifier):
+    """Genomic encoder -> genomic tokens; bidirectional cross-attention with the tiles; gated attention MIL."""
+
+    name = "fusion"
+    uses_images = True
+    uses_expression = True
+
+    def __init__(
+        self,
+        n_classes: int,
+        feature_dim: int,
+        genomic_in: int,
+        cfg: ModelConfig,
+        tile_encoder: nn.Module | None = None,
+        genomic_input: nn.Module | None = None,
+    ):
+        super().__init__(n_classes, tile_encoder=tile_encoder, genomic_input=genomic_input)
+        width = cfg.attention_heads * cfg.attention_head_dim
+        self.encoder = GenomicEncoder(genomic_in, cfg.genomic_hidden, cfg.genomic_dim, cfg.dropout)
+        self.tokens = GenomicTokens(cfg.genomic_dim, width)
+        self.cross_attention = BidirectionalCrossAttention(
+            feature_dim, cfg.genomic_dim, cfg.attention_heads, cfg.attention_head_dim, cfg.dropout
+        )
+        self.pool = GatedAttentionPool(feature_dim, cfg.mil_attention_dim)
+        self.head = ClassifierHead(feature_dim, n_classes, cfg.mil_hidden, cfg.dropout)
+
+    def forward(self, features: Tensor | None, expression: Tensor | None) -> ModelOutput:
+        embedding = self.encoder(self.genome(expression))
+        fused = self.cross_attention(self.tiles(features), self.tokens(embedding), embedding)
+        pooled, attention = self.pool(fused.fused)
+        return ModelOutput(
+            logits=self.head(pooled),
+            attention=attention,
+            genomic_to_image=fused.genomic_to_image,
+            image_to_genomic=fused.image_to_genomic,
+        )
+
+
+def build_model(
+    name: ModelName,
+    n_classes: int,
+    feature_dim: int,
+    n_genes: int,
+    cfg: ModelConfig,
+    genomic_transform: GenomicTransform | None = None,
+    tile_encoder: nn.Module | None = None,
+) -> BagClassifier:
+    """Build the fusion model or a baseline.
+
+    Args:
+        name: ``fusion``, ``image`` (image-only baseline) or ``genomic`` (genomic-only baseline).
+        n_classes: C.
+        feature_dim: D, the tile feature size (the tile encoder's output size when fine-tuning layer4).
+        n_genes: G, the length of the per-gene expression input.
+        cfg: layer sizes.
+        genomic_transform: the fold's fitted transform, built in as a frozen layer so the model takes per-gene
+            expression. Without it the expression input is taken as already transformed (G features).
+        tile_encoder: a module applied to the ``features`` input first (:class:`Layer4Encoder`).
+    """
+    genomic_input = None if genomic_transform is None else genomic_transform.as_module()
+    if genomic_input is not None and genomic_input.in_features != n_genes:
+        raise ValueError(f"the genomic transform takes {genomic_input.in_features} genes, not n_genes={n_genes}")
+    genomic_in = n_genes if genomic_input is None else genomic_input.out_features
+    if name == "fusion":
+        return FusionModel(n_classes, feature_dim, genomic_in, cfg, tile_encoder, genomic_input)
+    if name == "image":
+        return ImageOnlyModel(n_classes, feature_dim, cfg, tile_encoder)
+    if name == "genomic":
+        return GenomicOnlyModel(n_classes, genomic_in, cfg, genomic_input)
+    raise ValueError(f"unknown model {name!r}; expected one of {', '.join(MODEL_NAMES)}")

@@ -1,0 +1,36 @@
+"""Gated attention multiple-instance pooling (Ilse, Tomczak and Welling, 2018) and the bag classifier head."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+
+class GatedAttentionPool(nn.Module):
+    """a_j = softmax_j(w^T (tanh(V f_j) * sigmoid(U f_j))), z = sum_j a_j f_j.
+
+    Returns the pooled bag feature z (D,) and the attention weights a (N,), which sum to 1.
+    """
+
+    def __init__(self, feature_dim: int, attention_dim: int = 256):
+        super().__init__()
+        self.value = nn.Sequential(nn.Linear(feature_dim, attention_dim), nn.Tanh())
+        self.gate = nn.Sequential(nn.Linear(feature_dim, attention_dim), nn.Sigmoid())
+        self.score = nn.Linear(attention_dim, 1)
+
+    def forward(self, features: Tensor) -> tuple[Tensor, Tensor]:
+        scores = self.score(self.value(features) * self.gate(features)).squeeze(-1)
+        attention = scores.softmax(dim=0)
+        return attention @ features, attention
+
+
+class ClassifierHead(nn.Module):
+    """The bag classifier: D -> hidden -> C with ReLU and dropout (2048 -> 512 -> C)."""
+
+    def __init__(self, feature_dim: int, n_classes: int, hidden: int = 512, dropout: float = 0.3):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(feature_dim, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_classes)
+        )
+
+    def forward(self, pooled: Tensor) -> Tensor:
+        return self.net(pooled)

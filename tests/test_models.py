@@ -1,0 +1,151 @@
+"""Model shapes, attention sums, the genomic token set, the loss and the layer4 tile encoder."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+
+from leukmodel.config import ModelConfig
+from leukmodel.genomics import GenomicTransform
+from leukmodel.models import (
+    BidirectionalCrossAttention,
+    GenomicEncoder,
+    GenomicTokens,
+    Layer4Encoder,
+    attention_kl_uniform,
+    build_model,
+    mil_loss,
+)
+
+SMALL = ModelConfig(
+    genomic_hidden=[32, 16],
+    genomic_dim=12,
+    attention_heads=2,
+    attention_head_dim=8,
+    mil_attention_dim=16,
+    mil_hidden=16,
+)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+def test_default_sizes_follow_the_design():
+    model = build_model("fusion", 4, 2048, 500, ModelConfig())
+    linears = [m for m in model.encoder.net if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(500, 500), (500, 256), (256, 128)]
+    assert sum(isinstance(m, torch.nn.ReLU) for m in model.encoder.net) == 2
+    assert all(m.p == 0.3 for m in model.encoder.net if isinstance(m, torch.nn.Dropout))
+    assert model.cross_attention.genomic_to_image.num_heads == 4
+    assert model.cross_attention.genomic_to_image.embed_dim == 256
+    assert model.head.net[0].in_features == 2048 and model.head.net[0].out_features == 512
+    model.eval()
+    features = torch.randn(7, 2048)
+    embedding = model.encoder(torch.randn(500))
+    fused = model.cross_attention(features, model.tokens(embedding), embedding)
+    assert fused.fused.shape == (7, 2048)
+    assert fused.image_to_genomic.shape == (4, 7, 128)
+
+
+def test_fusion_output_shapes_and_attention_sums():
+    model = build_model("fusion", 3, 24, 40, SMALL).eval()
+    out = model(torch.randn(9, 24), torch.randn(40))
+    assert out.logits.shape == (3,)
+    assert out.attention.shape == (9,)
+    assert out.genomic_to_image.shape == (2, 9)
+    assert out.image_to_genomic.shape == (2, 9, 12)
+    torch.testing.assert_close(out.attention.sum(), torch.tensor(1.0))
+    torch.testing.assert_close(out.genomic_to_image.sum(-1), torch.ones(2))
+    torch.testing.assert_close(out.image_to_genomic.sum(-1), torch.ones(2, 9))
+
+
+def test_baseline_outputs():
+    image = build_model("image", 3, 24, 40, SMALL).eval()
+    out = image(torch.randn(5, 24), None)
+    assert out.logits.shape == (3,) and out.attention.shape == (5,)
+    torch.testing.assert_close(out.attention.sum(), torch.tensor(1.0))
+    assert out.genomic_to_image is None and out.image_to_genomic is None
+    genomic = build_model("genomic", 3, 24, 40, SMALL).eval()
+    out = genomic(None, torch.randn(40))
+    assert out.logits.shape == (3,) and out.attention is None
+
+
+def test_image_to_genomic_attention_is_not_constant_across_tokens():
+    model = build_model("fusion", 3, 24, 40, SMALL).eval()
+    out = model(torch.randn(6, 24), torch.randn(40))
+    spread = out.image_to_genomic.std(dim=-1)
+    assert (spread > 1e-3).all(), "each tile must weigh the genomic tokens differently"
+    assert out.genomic_to_image.std(dim=-1).min() > 1e-4
+
+
+def test_genomic_tokens_are_a_set_with_positions():
+    tokens = GenomicTokens(12, 16)
+    zero = tokens(torch.zeros(12))
+    assert zero.shape == (12, 16)
+    assert not torch.allclose(zero[0], zero[1]), "learned positions tell tokens apart"
+    moved = tokens(torch.ones(12))
+    torch.testing.assert_close(moved - zero, tokens.value.detach())
+
+
+def test_encoder_layers():
+    encoder = GenomicEncoder(10, (8, 6), 4, dropout=0.5)
+    assert encoder(torch.randn(10)).shape == (4,)
+
+
+def test_cross_attention_is_residual_on_tile_features():
+    block = BidirectionalCrossAttention(feature_dim=20, genomic_dim=5, heads=2, head_dim=4).eval()
+    torch.nn.init.zeros_(block.out[0].weight)
+    torch.nn.init.zeros_(block.out[0].bias)
+    features = torch.randn(3, 20)
+    out = block(features, torch.randn(5, 8), torch.randn(5))
+    torch.testing.assert_close(out.fused, features)
+
+
+def test_model_takes_per_gene_expression_through_the_frozen_transform():
+    rng = np.random.default_rng(0)
+    transform = GenomicTransform("never", 8).fit(rng.normal(size=(20, 30)))
+    model = build_model("genomic", 3, 0, 30, SMALL, genomic_transform=transform).eval()
+    assert model.genomic_input.out_features == 8 and model.encoder.net[0].in_features == 8
+    assert "genomic_input.weight" not in model.state_dict()
+    expression = torch.randn(30, requires_grad=True)
+    model(None, expression).logits[0].backward()
+    assert expression.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="30 genes"):
+        build_model("fusion", 3, 24, 31, SMALL, genomic_transform=transform)
+
+
+def test_missing_modality_is_reported():
+    with pytest.raises(ValueError, match="tile features"):
+        build_model("image", 3, 24, 40, SMALL)(None, torch.randn(40))
+    with pytest.raises(ValueError, match="expression"):
+        build_model("fusion", 3, 24, 40, SMALL)(torch.randn(4, 24), None)
+
+
+def test_kl_to_uniform():
+    assert attention_kl_uniform(torch.full((8,), 1 / 8)).abs() < 1e-6
+    assert attention_kl_uniform(torch.tensor([0.97, 0.01, 0.01, 0.01])) > 0.5
+
+
+def test_loss_is_cross_entropy_plus_weighted_kl():
+    model = build_model("image", 3, 24, 40, SMALL).eval()
+    out = model(torch.randn(5, 24), None)
+    target = torch.tensor(1)
+    ce = torch.nn.functional.cross_entropy(out.logits[None], target[None])
+    torch.testing.assert_close(mil_loss(out, target, 0.0), ce)
+    torch.testing.assert_close(mil_loss(out, target, 2.0), ce + 2.0 * attention_kl_uniform(out.attention))
+
+
+def test_layer4_encoder_trains_convolutions_with_frozen_batch_norm():
+    layer4 = torchvision.models.resnet18(weights=None).layer4
+    encoder = Layer4Encoder(layer4).train()
+    assert all(not m.training for m in encoder.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    maps = torch.randn(3, 256, 2, 2, dtype=torch.float16)
+    model = build_model("image", 3, 512, 0, SMALL, tile_encoder=encoder).train()
+    out = model(maps, None)
+    assert out.attention.shape == (3,)
+    out.logits.sum().backward()
+    assert layer4[0].conv1.weight.grad is not None
