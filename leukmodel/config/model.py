@@ -31,7 +31,12 @@ class ModelConfig(Section):
 
 
 class TrainingConfig(Section):
-    """Optimisation of one model on one fold."""
+    """Optimisation of one model on one fold (AdamW, one bag per step, early stopping on validation AUC).
+
+    ``finetune_layer4`` trains the backbone's layer4 end to end from cached layer3 maps (needs
+    ``features.store_layer3``) instead of training on cached pooled features. ``device``: ``auto`` takes
+    CUDA when available. ``num_threads`` sets torch's CPU threads for training (``None``: torch's default).
+    """
 
     lr: float = 1e-4
     weight_decay: float = 1e-5
@@ -40,13 +45,20 @@ class TrainingConfig(Section):
     max_tiles_per_bag: int = Field(64, ge=1)
     kl_lambda: float = Field(0.01, ge=0.0)
     finetune_layer4: bool = False
-    device: str = "auto"
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
+    num_threads: int | None = Field(None, ge=1)
 
 
 class CVConfig(Section):
-    """Stratified, patient-grouped cross-validation and its statistics."""
+    """Stratified, patient-grouped cross-validation and its statistics.
+
+    ``bootstrap`` resamples give the 95% intervals of every metric; McNemar's test compares ``reference``
+    with each other model. ``save_models`` writes each (model, fold) bundle into the output folder.
+    """
 
     n_folds: int = Field(5, ge=2)
     val_fraction: float = Field(0.2, gt=0.0, lt=0.5)
     models: list[ModelName] = Field(default_factory=lambda: ["fusion", "image", "genomic"])
     bootstrap: int = Field(1000, ge=0)
+    reference: ModelName = "fusion"
+    save_models: bool = True

@@ -1,0 +1,37 @@
+"""Choosing the torch device and seeding a run."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+
+from leukmodel.errors import ConfigError
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cpu``; ``cuda`` or ``cuda:N`` (an error when absent)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("CUDA is not available on this machine", field="training.device", expected="auto or cpu")
+    return device
+
+
+def trial_seed(seed: int, fold_index: int | None) -> int:
+    """The seed of every trial of one fold (``None``: the final model), derived from the run's seed.
+
+    All models of a fold share it, so they see the same bag order and tile draws (identical settings).
+    """
+    entropy = [seed] if fold_index is None else [seed, fold_index]
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
+
+
+def seed_everything(seed: int) -> np.random.Generator:
+    """Seed Python, NumPy and torch; return the generator that orders bags and draws tiles."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return np.random.default_rng(seed)

@@ -1,0 +1,379 @@
+"""Training one model on one fold: the fold-fitted genomic transform, the loop, early stopping, test predictions."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+
+from leukmodel.config.model import ModelName
+from leukmodel.config.root import Config
+from leukmodel.data.cohort import Cohort
+from leukmodel.errors import CohortError, ConfigError
+from leukmodel.evaluation.metrics import classification_metrics
+from leukmodel.genomics.transform import GenomicTransform
+from leukmodel.models.fusion import BagClassifier, build_model
+from leukmodel.models.loss import mil_loss
+from leukmodel.models.tile_encoder import Layer4Encoder
+from leukmodel.training.device import resolve_device, seed_everything, trial_seed
+from leukmodel.training.splits import make_folds
+
+logger = logging.getLogger(__name__)
+
+EpochCallback = Callable[[int, dict[str, float]], None]
+"""Called after every epoch with the epoch index and its record (train_loss, val_loss, val_auc, val_accuracy)."""
+
+USES_IMAGES = {"fusion": True, "image": True, "genomic": False}
+USES_EXPRESSION = {"fusion": True, "image": False, "genomic": True}
+
+
+class FeatureBag(Protocol):
+    """What training reads from a bag: ``features`` (N, D) pooled, or (N, C, h, w) layer3 maps."""
+
+    features: Any
+
+
+@dataclass
+class BagItem:
+    """One sample as tensors: its tile features and/or raw per-gene expression, and its label index."""
+
+    sample_id: str
+    features: Tensor | None
+    expression: Tensor | None
+    label: int
+
+
+@dataclass
+class TrainedModel:
+    """A model with its best weights restored, and how it got there."""
+
+    model: BagClassifier
+    genomic_transform: GenomicTransform | None
+    feature_dim: int
+    history: list[dict[str, float]]
+    best_epoch: int
+    seconds: float
+
+
+@dataclass
+class TrialResult:
+    """One (model, fold) trial. Picklable: Ray sends it back from its workers.
+
+    Attributes:
+        model_name, fold, seed: what was trained, on which fold, with which seed.
+        classes: the output order of the model.
+        predictions: the test fold, one row per sample: ``sample_id, patient_id, fold, model, y_true, y_pred``
+            (class names) and ``prob_<class>`` per class.
+        history: one record per epoch (``epoch, train_loss, val_loss, val_auc, val_accuracy``).
+        best_epoch: the epoch whose weights were restored (best validation AUC, then lowest validation loss).
+        inference_seconds_per_slide: mean model time per test bag (cached features -> prediction).
+        train_seconds: wall time of training.
+        genomic_transform: fitted on the fold's training samples (``None`` for the image-only model).
+        state_dict: the restored weights, on the CPU.
+        feature_dim: the tile feature size the model takes after its tile encoder (0 for genomic-only).
+        genes: the per-gene input order (empty for image-only).
+        device: where it trained.
+    """
+
+    model_name: ModelName
+    fold: int
+    seed: int
+    classes: tuple[str, ...]
+    predictions: pd.DataFrame
+    history: list[dict[str, float]]
+    best_epoch: int
+    inference_seconds_per_slide: float
+    train_seconds: float
+    genomic_transform: GenomicTransform | None
+    state_dict: dict[str, Tensor] = field(repr=False)
+    feature_dim: int
+    genes: list[str]
+    device: str
+
+
+def run_trial(
+    model_name: ModelName,
+    fold_index: int,
+    cohort: Cohort,
+    bags: dict[str, FeatureBag],
+    config: Config,
+    on_epoch: EpochCallback | None = None,
+) -> TrialResult:
+    """Train ``model_name`` on fold ``fold_index`` of ``cohort`` and predict its test samples.
+
+    The folds are recomputed from ``config`` (deterministic), so a worker needs only the fold index. The genomic
+    transform is fitted on the fold's training samples, the validation samples only stop training early, and
+    the test samples are seen once, by the restored best model.
+    """
+    folds = make_folds(cohort, config.cv.n_folds, config.cv.val_fraction, config.seed)
+    if not 0 <= fold_index < len(folds):
+        raise ConfigError(f"fold {fold_index} does not exist", field="cv.n_folds", expected=f"0..{len(folds) - 1}")
+    fold = folds[fold_index]
+    seed = trial_seed(config.seed, fold_index)
+    device = resolve_device(config.training.device)
+    trained = train_model(model_name, cohort, bags, config, fold.train, fold.val, seed, on_epoch)
+    test = prepare_items(cohort, bags, fold.test, model_name)
+    prob, seconds = predict(trained.model, test, device)
+    logger.info(
+        "%s fold %d: best epoch %d of %d, %.1f s",
+        model_name,
+        fold_index,
+        trained.best_epoch,
+        len(trained.history),
+        trained.seconds,
+    )
+    return TrialResult(
+        model_name=model_name,
+        fold=fold_index,
+        seed=seed,
+        classes=cohort.classes,
+        predictions=predictions_frame(cohort, fold.test, prob, model_name, fold_index),
+        history=trained.history,
+        best_epoch=trained.best_epoch,
+        inference_seconds_per_slide=seconds,
+        train_seconds=trained.seconds,
+        genomic_transform=trained.genomic_transform,
+        state_dict={k: v.detach().cpu().clone() for k, v in trained.model.state_dict().items()},
+        feature_dim=trained.feature_dim,
+        genes=cohort.genes if USES_EXPRESSION[model_name] else [],
+        device=str(device),
+    )
+
+
+def train_model(
+    model_name: ModelName,
+    cohort: Cohort,
+    bags: dict[str, FeatureBag],
+    config: Config,
+    train_ids: Sequence[str],
+    val_ids: Sequence[str],
+    seed: int,
+    on_epoch: EpochCallback | None = None,
+) -> TrainedModel:
+    """Fit the genomic transform on ``train_ids``, then train with early stopping on ``val_ids``."""
+    check_modalities(model_name, cohort)
+    tcfg = config.training
+    if tcfg.num_threads is not None:
+        torch.set_num_threads(tcfg.num_threads)
+    device = resolve_device(tcfg.device)
+    rng = seed_everything(seed)
+    transform = None
+    if USES_EXPRESSION[model_name]:
+        rows = [s.expression_id for s in cohort.subset(list(train_ids)).samples]
+        transform = GenomicTransform(config.genomic.log_transform, config.genomic.n_components)
+        transform.fit(cohort.expression.loc[rows])
+    train = prepare_items(cohort, bags, train_ids, model_name)
+    val = prepare_items(cohort, bags, val_ids, model_name)
+    model, feature_dim = make_model(model_name, cohort, train, config, transform)
+    model.to(device)
+    start = time.perf_counter()
+    history, best_epoch = fit(model, train, val, config, device, rng, on_epoch)
+    return TrainedModel(model, transform, feature_dim, history, best_epoch, time.perf_counter() - start)
+
+
+def make_model(
+    model_name: ModelName,
+    cohort: Cohort,
+    items: Sequence[BagItem],
+    config: Config,
+    transform: GenomicTransform | None,
+) -> tuple[BagClassifier, int]:
+    """The model for ``items``' feature level: pooled features, or layer3 maps with a trainable layer4."""
+    tile_encoder = None
+    feature_dim = 0
+    if USES_IMAGES[model_name]:
+        features = items[0].features
+        if config.training.finetune_layer4:
+            if features.ndim != 4:
+                raise ConfigError(
+                    f"training.finetune_layer4 needs layer3 maps, the bags hold features of shape "
+                    f"{tuple(features.shape)}",
+                    field="training.finetune_layer4",
+                    expected="bags loaded with level='layer3' (features.store_layer3: true)",
+                )
+            tile_encoder, feature_dim = layer4_encoder(config, pretrained=True)
+        elif features.ndim != 2:
+            raise ConfigError(
+                f"bags hold features of shape {tuple(features.shape)}",
+                field="training.finetune_layer4",
+                expected="pooled (N, D) features, or finetune_layer4: true for layer3 maps",
+            )
+        else:
+            feature_dim = int(features.shape[1])
+    model = build_model(
+        model_name, len(cohort.classes), feature_dim, len(cohort.genes), config.model, transform, tile_encoder
+    )
+    return model, feature_dim
+
+
+def layer4_encoder(config: Config, pretrained: bool) -> tuple[Layer4Encoder, int]:
+    """The backbone's layer4 as a trainable tile encoder, and its output size.
+
+    ``pretrained=False`` builds the architecture only (its weights come from a saved state dict).
+    """
+    from leukmodel.features.backbone import load_backbone
+
+    backbone = config.backbone if pretrained else config.backbone.model_copy(update={"weights": "none"})
+    resnet, info = load_backbone(backbone)
+    return Layer4Encoder(copy.deepcopy(resnet.layer4)), int(info.feature_dim)
+
+
+def check_modalities(model_name: ModelName, cohort: Cohort) -> None:
+    """The cohort must have the modalities the model reads."""
+    if USES_IMAGES[model_name] and not cohort.has_images:
+        raise ConfigError(
+            f"the {model_name} model needs images; cohort '{cohort.name}' is {cohort.pairing}",
+            field="cv.models",
+            expected="only models the cohort's modalities allow (genomic for expression only)",
+        )
+    if USES_EXPRESSION[model_name] and (not cohort.has_expression or cohort.expression is None):
+        raise ConfigError(
+            f"the {model_name} model needs expression; cohort '{cohort.name}' is {cohort.pairing}",
+            field="cv.models",
+            expected="only models the cohort's modalities allow (image for images only)",
+        )
+
+
+def prepare_items(
+    cohort: Cohort, bags: dict[str, FeatureBag], sample_ids: Sequence[str], model_name: ModelName
+) -> list[BagItem]:
+    """Tensors of the samples ``sample_ids`` holding what ``model_name`` reads."""
+    by_id = {s.sample_id: s for s in cohort.samples}
+    index = {c: i for i, c in enumerate(cohort.classes)}
+    items = []
+    for sid in sample_ids:
+        sample = by_id[sid]
+        features = expression = None
+        if USES_IMAGES[model_name]:
+            if sid not in bags:
+                raise CohortError(
+                    "no feature bag for this sample", row=sid, expected="a bag per sample (run featurize first)"
+                )
+            features = torch.tensor(np.asarray(bags[sid].features))
+            if features.shape[0] == 0:
+                raise CohortError("the sample's bag has no tiles", row=sid, expected="at least one foreground tile")
+        if USES_EXPRESSION[model_name]:
+            expression = torch.tensor(cohort.expression.loc[sample.expression_id].to_numpy(dtype=np.float32))
+        items.append(BagItem(sid, features, expression, index[sample.label]))
+    return items
+
+
+def fit(
+    model: BagClassifier,
+    train: Sequence[BagItem],
+    val: Sequence[BagItem],
+    config: Config,
+    device: torch.device,
+    rng: np.random.Generator,
+    on_epoch: EpochCallback | None = None,
+) -> tuple[list[dict[str, float]], int]:
+    """AdamW, one bag per step, at most ``max_tiles_per_bag`` tiles drawn per bag and epoch.
+
+    Early stopping on validation macro AUC (ties broken by lower validation loss) with ``patience`` epochs;
+    the best weights are restored into ``model``. Returns the per-epoch history and the best epoch.
+    """
+    tcfg = config.training
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=tcfg.lr, weight_decay=tcfg.weight_decay, fused=True)
+    history: list[dict[str, float]] = []
+    best = (-np.inf, np.inf)
+    best_epoch, best_state, waited = 0, copy.deepcopy(model.state_dict()), 0
+    for epoch in range(tcfg.max_epochs):
+        model.train()
+        losses = []
+        for i in rng.permutation(len(train)):
+            item = train[i]
+            features = _draw_tiles(item.features, tcfg.max_tiles_per_bag, rng)
+            output = model(_to(features, device), _to(item.expression, device))
+            loss = mil_loss(output, torch.tensor(item.label, device=device), tcfg.kl_lambda)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        prob, _ = predict(model, val, device)
+        record = {
+            "epoch": float(epoch),
+            "train_loss": float(np.mean(losses)),
+            **_validation(prob, val, model.n_classes),
+        }
+        history.append(record)
+        if on_epoch is not None:
+            on_epoch(epoch, record)
+        score = (-1.0 if np.isnan(record["val_auc"]) else record["val_auc"], record["val_loss"])
+        if score[0] > best[0] + 1e-6 or (score[0] >= best[0] - 1e-6 and score[1] < best[1]):
+            best, best_epoch, waited = score, epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            waited += 1
+            if waited >= tcfg.patience:
+                break
+    model.load_state_dict(best_state)
+    return history, best_epoch
+
+
+@torch.inference_mode()
+def predict(model: BagClassifier, items: Sequence[BagItem], device: torch.device) -> tuple[np.ndarray, float]:
+    """Class probabilities (n, C) on all tiles of each bag, and the mean seconds per bag."""
+    model.eval()
+    probs, seconds = [], 0.0
+    for item in items:
+        start = time.perf_counter()
+        logits = model(_to(item.features, device), _to(item.expression, device)).logits
+        probs.append(logits.softmax(-1).float().cpu().numpy())
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        seconds += time.perf_counter() - start
+    if not probs:
+        return np.zeros((0, 0)), 0.0
+    return np.stack(probs), seconds / len(items)
+
+
+def predictions_frame(
+    cohort: Cohort, sample_ids: Sequence[str], prob: np.ndarray, model_name: str, fold: int | None
+) -> pd.DataFrame:
+    """The predictions table: ``sample_id, patient_id, fold, model, y_true, y_pred, prob_<class>...``."""
+    by_id = {s.sample_id: s for s in cohort.samples}
+    classes = list(cohort.classes)
+    frame = pd.DataFrame(
+        {
+            "sample_id": list(sample_ids),
+            "patient_id": [by_id[s].patient_id for s in sample_ids],
+            "fold": fold,
+            "model": model_name,
+            "y_true": [by_id[s].label for s in sample_ids],
+            "y_pred": [classes[k] for k in prob.argmax(axis=1)] if len(prob) else [],
+        }
+    )
+    for k, name in enumerate(classes):
+        frame[f"prob_{name}"] = prob[:, k] if len(prob) else []
+    return frame
+
+
+def _validation(prob: np.ndarray, items: Sequence[BagItem], n_classes: int) -> dict[str, float]:
+    if not items:
+        return {"val_loss": float("nan"), "val_auc": float("nan"), "val_accuracy": float("nan")}
+    labels = np.array([item.label for item in items])
+    loss = float(-np.mean(np.log(np.clip(prob[np.arange(len(labels)), labels], 1e-12, None))))
+    metrics = classification_metrics(labels, prob, [str(k) for k in range(n_classes)], n_bootstrap=0)
+    return {"val_loss": loss, "val_auc": metrics.values["macro_auc"], "val_accuracy": metrics.values["accuracy"]}
+
+
+def _draw_tiles(features: Tensor | None, limit: int, rng: np.random.Generator) -> Tensor | None:
+    if features is None or features.shape[0] <= limit:
+        return features
+    return features[torch.from_numpy(np.sort(rng.choice(features.shape[0], limit, replace=False)))]
+
+
+def _to(tensor: Tensor | None, device: torch.device) -> Tensor | None:
+    if tensor is None:
+        return None
+    tensor = tensor.to(device, non_blocking=True)
+    return tensor.float() if tensor.dtype == torch.float64 else tensor
