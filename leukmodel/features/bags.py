@@ -1,0 +1,139 @@
+"""Bags of tile features per sample, read from the feature cache or from CLAM/TRIDENT HDF5 files."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from leukmodel.config import Config
+from leukmodel.data.cohort import Cohort
+from leukmodel.errors import LeukInputError
+from leukmodel.features.backbone import load_backbone
+from leukmodel.features.cache import FeatureCache, Level, cache_settings, file_sha256
+from leukmodel.features.device import resolve_device, resolve_precision
+from leukmodel.features.hdf5 import read_h5_bag
+from leukmodel.preprocessing import NoForegroundError
+
+log = logging.getLogger(__name__)
+
+
+class MissingFeaturesError(LeukInputError):
+    """Features asked for that are not in the cache (or not in ``features.h5_dir``)."""
+
+
+@dataclass(frozen=True)
+class Bag:
+    """The tiles of all images of one sample.
+
+    Attributes:
+        features: ``(N, D)`` float32 pooled features, or ``(N, C, h, w)`` float16 layer3 maps.
+        coords: ``(N, 2)`` int64 ``x, y`` of each tile's top-left corner in its original image.
+        image_index: ``(N,)`` int64 index into ``images`` of each tile's image.
+        images: the sample's image files (an image without foreground has no tiles).
+    """
+
+    features: np.ndarray
+    coords: np.ndarray
+    image_index: np.ndarray
+    images: tuple[Path, ...]
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+
+class Bags(dict[str, Bag]):
+    """``{sample_id: Bag}``; ``skipped`` names the samples left without a single tile, and why."""
+
+    def __init__(self, bags: dict[str, Bag], skipped: dict[str, str]) -> None:
+        super().__init__(bags)
+        self.skipped = skipped
+
+
+def load_bags(cohort: Cohort, config: Config, level: Literal["pooled", "layer3"] = "pooled") -> Bags:
+    """The bag of every sample with images, from the feature cache (or ``features.h5_dir`` when set).
+
+    Images without foreground add no tiles (with ``tiles.on_no_foreground: skip``); a sample left with none
+    is not a bag but an entry of ``Bags.skipped``, with the reason.
+
+    Raises:
+        MissingFeaturesError: some images have no cache entry for these settings; names them and says to run
+            ``leukmodel featurize``.
+        NoForegroundError: an image has no foreground and ``tiles.on_no_foreground`` is ``error``.
+    """
+    reader = _H5DirReader(config.features.h5_dir) if config.features.h5_dir is not None else _CacheReader(config, level)
+    found: dict[Path, tuple[np.ndarray, np.ndarray] | str | None] = {}
+    for sample in cohort.samples:
+        for path in sample.images:
+            if path not in found:
+                found[path] = reader(path)
+    missing = [path for path, entry in found.items() if entry is None]
+    if missing:
+        raise MissingFeaturesError(
+            f"{len(missing)} of {len(found)} image(s) have no {level} features in {reader.where}",
+            file=missing[0],
+            expected=reader.expected,
+        )
+    bags: dict[str, Bag] = {}
+    skipped: dict[str, str] = {}
+    for sample in cohort.samples:
+        parts = [(i, found[path]) for i, path in enumerate(sample.images) if not isinstance(found[path], str)]
+        reasons = [f"{path.name}: {found[path]}" for path in sample.images if isinstance(found[path], str)]
+        if reasons and config.tiles.on_no_foreground == "error":
+            raise NoForegroundError(reasons[0], file=sample.images[0], expected="tiles.on_no_foreground: skip")
+        if not sample.images:
+            continue
+        if not parts:
+            skipped[sample.sample_id] = "; ".join(reasons)
+            log.warning("sample %s has no tiles: %s", sample.sample_id, skipped[sample.sample_id])
+            continue
+        bags[sample.sample_id] = Bag(
+            features=np.concatenate([entry[0] for _, entry in parts]),
+            coords=np.concatenate([entry[1] for _, entry in parts]),
+            image_index=np.concatenate([np.full(len(entry[1]), i, np.int64) for i, entry in parts]),
+            images=sample.images,
+        )
+    return Bags(bags, skipped)
+
+
+class _CacheReader:
+    """An image's cached entry, ``None`` when absent, or the reason it has no foreground."""
+
+    def __init__(self, config: Config, level: Level) -> None:
+        _, info = load_backbone(config.backbone)
+        precision = resolve_precision(config.features.precision, resolve_device(config.features.device))
+        self.cache = FeatureCache(config.features.cache_dir, cache_settings(config.tiles, info, precision))
+        self.level = level
+        self.where = f"the cache {self.cache.dir} ({info.arch}, {info.weights}, {precision})"
+        self.expected = "cached features: run `leukmodel featurize CONFIG` first" + (
+            " with features.store_layer3: true" if level == "layer3" else ""
+        )
+
+    def __call__(self, path: Path) -> tuple[np.ndarray, np.ndarray] | str | None:
+        digest = file_sha256(path)
+        reason = self.cache.no_foreground(digest)
+        if reason is not None:
+            return reason
+        if not self.cache.path(digest, self.level).is_file():
+            return None
+        entry = self.cache.read(digest, self.level)
+        return entry.features, entry.coords
+
+
+class _H5DirReader:
+    """An image's CLAM/TRIDENT bag ``<h5_dir>/<image stem>.h5``, or ``None`` when absent."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.where = f"features.h5_dir ({folder})"
+        self.expected = "a CLAM/TRIDENT bag <image stem>.h5 for every image"
+
+    def __call__(self, path: Path) -> tuple[np.ndarray, np.ndarray] | None:
+        bag = self.folder / f"{path.stem}.h5"
+        if not bag.is_file():
+            return None
+        features, coords, _ = read_h5_bag(bag)
+        return features, coords

@@ -1,0 +1,290 @@
+"""Filling the feature cache for a list of image files: decode and tile in workers, encode in full batches."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from leukmodel.config import Config, TilesConfig
+from leukmodel.data.images import decode_rgb
+from leukmodel.errors import ImageError, LeukInputError
+from leukmodel.features.backbone import BackboneInfo
+from leukmodel.features.cache import FeatureCache, Level, cache_settings, file_sha256
+from leukmodel.features.extractor import FeatureExtractor
+from leukmodel.preprocessing import NoForegroundError, Tiles, tile_image
+
+
+@dataclass(frozen=True)
+class SkippedImage:
+    """An image left out of its bag, and why."""
+
+    path: Path
+    reason: str
+
+
+@dataclass
+class FeaturizeReport:
+    """What one :func:`featurize` call did.
+
+    Attributes:
+        backbone: the backbone that encoded the tiles (``pretrained`` says whether its weights were trained).
+        precision: ``bf16`` or ``fp32``.
+        device: where the backbone ran.
+        cache_dir: the cache folder of these settings (``<features.cache_dir>/<settings key>``).
+        images: distinct images (by content) asked for.
+        hits: images whose features were already cached (or whose skip was recorded).
+        misses: images computed in this call.
+        tiles: tiles encoded in this call.
+        forward_passes: batches run through the backbone in this call.
+        skipped: images without foreground, left out (``tiles.on_no_foreground: skip``).
+        seconds: wall time of the call.
+    """
+
+    backbone: BackboneInfo
+    precision: str
+    device: str
+    cache_dir: Path
+    images: int = 0
+    hits: int = 0
+    misses: int = 0
+    tiles: int = 0
+    forward_passes: int = 0
+    skipped: list[SkippedImage] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        weights = f"{self.backbone.weights}, {'pretrained' if self.backbone.pretrained else 'NOT pretrained'}"
+        rate = f", {self.tiles / self.seconds:.1f} tiles/s" if self.tiles and self.seconds else ""
+        lines = [
+            f"{self.images} images: {self.hits} cached, {self.misses} computed "
+            f"({self.tiles} tiles, {self.forward_passes} forward passes{rate}) in {self.seconds:.1f} s",
+            f"backbone {self.backbone.arch} ({weights}), {self.precision} on {self.device}",
+            f"cache {self.cache_dir}",
+        ]
+        lines += [f"skipped {s.path}: {s.reason}" for s in self.skipped]
+        return "\n".join(lines)
+
+
+def featurize(
+    images: Sequence[str | PathLike[str]],
+    config: Config,
+    progress: bool = True,
+    *,
+    extractor: FeatureExtractor | None = None,
+) -> FeaturizeReport:
+    """Fill the feature cache for ``images``: compute only what is missing, skip what is cached.
+
+    Safe to run again after a crash (completed entries are kept, nothing partial is ever read), on any subset
+    of a cohort, and from several processes at once on one cache folder. Images are decoded and tiled in
+    ``features.num_workers`` DataLoader workers while the backbone encodes; tiles of successive images are
+    packed into full batches of ``features.batch_size``. Pass ``extractor`` to reuse a loaded backbone.
+
+    Raises:
+        ImageError: an image is missing or unusable (corrupt, grayscale, 16-bit, too small with
+            ``small_image: reject``), or has no foreground with ``on_no_foreground: error``. Entries completed
+            before the error stay in the cache.
+    """
+    start = time.perf_counter()
+    extractor = extractor or FeatureExtractor.from_config(config)
+    cache = FeatureCache(config.features.cache_dir, cache_settings(config.tiles, extractor.info, extractor.precision))
+    cache.prepare()
+    levels: tuple[Level, ...] = ("pooled", "layer3") if config.features.store_layer3 else ("pooled",)
+    report = FeaturizeReport(extractor.info, extractor.precision, str(extractor.device), cache.dir)
+    passes_before = extractor.forward_passes
+
+    contents: dict[str, Path] = {}
+    for path in dict.fromkeys(Path(p) for p in images):
+        contents.setdefault(file_sha256(path), path)
+    report.images = len(contents)
+    todo: list[Path] = []
+    for digest, path in contents.items():
+        if not cache.has(digest, levels):
+            todo.append(path)
+            continue
+        report.hits += 1
+        reason = cache.no_foreground(digest)
+        if reason is not None:
+            _no_foreground(report, config.tiles, path, reason)
+
+    packer = _Packer(extractor, layer3="layer3" in levels)
+    with tqdm(total=len(todo), desc="featurize", unit="img", disable=not progress) as bar:
+        for item in _loader(todo, config, extractor.device):
+            if isinstance(item.error, NoForegroundError):
+                cache.write_no_foreground(item.digest, item.path, item.error.problem)
+                _no_foreground(report, config.tiles, item.path, item.error.problem)
+                report.misses += 1
+                bar.update()
+            elif item.error is not None:
+                raise item.error
+            else:
+                for job in packer.add(item):
+                    _store(cache, job, levels)
+                    report.misses += 1
+                    report.tiles += len(job.tiles)
+                    bar.update()
+                bar.set_postfix(tiles_per_s=f"{report.tiles / (time.perf_counter() - start):.1f}", refresh=False)
+        for job in packer.flush():
+            _store(cache, job, levels)
+            report.misses += 1
+            report.tiles += len(job.tiles)
+            bar.update()
+    report.forward_passes = extractor.forward_passes - passes_before
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+@dataclass(frozen=True)
+class _Item:
+    """One image read, hashed, decoded and tiled by a worker, or the input error that stopped it."""
+
+    path: Path
+    digest: str
+    tiles: Tiles | None = None
+    error: LeukInputError | None = None
+
+
+@dataclass
+class _Job:
+    """One image's tiles on their way through the backbone."""
+
+    path: Path
+    digest: str
+    tiles: Tiles
+    pooled: np.ndarray
+    maps: np.ndarray | None = None
+    sent: int = 0
+
+
+class _TileDataset(Dataset):
+    """Reads, hashes, decodes and tiles one image per item.
+
+    Input errors are returned, not raised: the main process then skips or stops as configured and raises the
+    error itself, whole, instead of DataLoader's re-wrapped copy of it.
+    """
+
+    def __init__(self, paths: list[Path], tiles: TilesConfig) -> None:
+        self.paths = paths
+        self.tiles = tiles
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> _Item:
+        path = self.paths[index]
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            return _Item(path, "", error=ImageError(f"cannot read the file ({exc.strerror})", file=path))
+        digest = hashlib.sha256(data).hexdigest()
+        try:
+            return _Item(path, digest, tiles=tile_image(decode_rgb(data, path), self.tiles, path))
+        except LeukInputError as exc:
+            return _Item(path, digest, error=exc)
+
+
+def _loader(paths: list[Path], config: Config, device: torch.device) -> DataLoader:
+    workers = min(config.features.num_workers, len(paths))
+    return DataLoader(
+        _TileDataset(paths, config.tiles),
+        batch_size=None,
+        num_workers=workers,
+        worker_init_fn=_single_threaded,
+        pin_memory=device.type == "cuda",
+        prefetch_factor=4 if workers else None,
+    )
+
+
+def _single_threaded(worker_id: int) -> None:
+    """Keep OpenCV in each worker on one thread: the workers share the CPUs with the backbone."""
+    cv2.setNumThreads(1)
+
+
+class _Packer:
+    """Packs the tiles of successive images into full batches and hands back the images that are done.
+
+    Batches span image boundaries, so every forward pass but the very last has ``batch_size`` real tiles.
+    """
+
+    def __init__(self, extractor: FeatureExtractor, layer3: bool) -> None:
+        self.extractor = extractor
+        self.layer3 = layer3
+        self.jobs: deque[_Job] = deque()
+        self.queued = 0
+
+    def add(self, item: _Item) -> list[_Job]:
+        pooled = np.empty((len(item.tiles), self.extractor.info.feature_dim), np.float32)
+        self.jobs.append(_Job(item.path, item.digest, item.tiles, pooled))
+        self.queued += len(item.tiles)
+        while self.queued >= self.extractor.batch_size:
+            self._encode(self.extractor.batch_size)
+        return self._done()
+
+    def flush(self) -> list[_Job]:
+        if self.queued:
+            self._encode(self.queued)
+        return self._done()
+
+    def _encode(self, count: int) -> None:
+        parts: list[tuple[_Job, int, int]] = []
+        needed = count
+        for job in self.jobs:
+            take = min(len(job.tiles) - job.sent, needed)
+            if take:
+                parts.append((job, job.sent, job.sent + take))
+                job.sent += take
+                needed -= take
+            if not needed:
+                break
+        batch = np.concatenate([job.tiles.images[a:b] for job, a, b in parts])
+        pooled, maps = self.extractor.extract(batch, layer3=self.layer3)
+        offset = 0
+        for job, a, b in parts:
+            job.pooled[a:b] = pooled[offset : offset + b - a]
+            if maps is not None:
+                if job.maps is None:
+                    job.maps = np.empty((len(job.tiles), *maps.shape[1:]), maps.dtype)
+                job.maps[a:b] = maps[offset : offset + b - a]
+            offset += b - a
+        self.queued -= count
+
+    def _done(self) -> list[_Job]:
+        done = []
+        while self.jobs and self.jobs[0].sent == len(self.jobs[0].tiles):
+            done.append(self.jobs.popleft())
+        return done
+
+
+def _store(cache: FeatureCache, job: _Job, levels: tuple[Level, ...]) -> None:
+    height, width = job.tiles.image_size
+    attrs = {
+        "source": str(job.path),
+        "image_sha256": job.digest,
+        "image_height": height,
+        "image_width": width,
+        "patch_size": job.tiles.images.shape[1],
+    }
+    if "layer3" in levels:
+        cache.write(job.digest, "layer3", job.maps, job.tiles.coords, attrs)
+    cache.write(job.digest, "pooled", job.pooled, job.tiles.coords, attrs)
+
+
+def _no_foreground(report: FeaturizeReport, tiles: TilesConfig, path: Path, reason: str) -> None:
+    """Record a skip, or stop when the config asks for an error."""
+    if tiles.on_no_foreground == "error":
+        raise NoForegroundError(
+            reason,
+            file=path,
+            expected="stained cells on a black or pale background (or tiles.on_no_foreground: skip)",
+        )
+    report.skipped.append(SkippedImage(path, reason))
