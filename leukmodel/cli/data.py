@@ -40,10 +40,19 @@ def synth(out: Path, classes: str, class_balance: list[float] | None, **knobs) -
     The planted signal is documented in docs/synthetic.md: acute vs chronic in morphology, lymphoid vs
     myeloid in expression, so only the two modalities together identify the class.
     """
+    from pydantic import ValidationError
+
     from leukmodel.config import SyntheticConfig
     from leukmodel.data.synthetic import write_synthetic_cohort
 
-    cfg = SyntheticConfig(classes=[c.strip() for c in classes.split(",")], class_balance=class_balance, **knobs)
+    values = {"classes": [c.strip() for c in classes.split(",")], "class_balance": class_balance, **knobs}
+    try:
+        cfg = SyntheticConfig(**values)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0]) if error["loc"] else "classes"
+        option = "--genes" if field == "n_genes" else f"--{field.replace('_', '-')}"
+        raise click.BadParameter(error["msg"], param_hint=option) from None
     config_path = write_synthetic_cohort(out, cfg)
     click.echo(f"wrote a synthetic cohort of {cfg.patients} patients to {out}")
     click.echo(f"config: {config_path}\nnext:   leukmodel validate {config_path}")
