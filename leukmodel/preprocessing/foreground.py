@@ -12,14 +12,14 @@ import numpy as np
 
 from leukmodel.errors import ImageError
 
-FOREGROUND_METHOD = "otsu-hsv-saturation/1"
+FOREGROUND_METHOD = "otsu-hsv-saturation/2"
 """Identity of the masking method below; part of the feature-cache key, bump it when the method changes."""
 
 DARK_VALUE = 16
 """Pixels darker than this (HSV value, 0-255) count as background: their saturation is noise."""
 
 MIN_CONTRAST = 20.0
-"""Smallest difference (0-255) between the mean saturation of the two Otsu classes for an image to have cells."""
+"""Smallest difference (0-255) between the mean saturations of two Otsu classes for them to be different."""
 
 
 class NoForegroundError(ImageError):
@@ -29,19 +29,32 @@ class NoForegroundError(ImageError):
 def foreground_mask(rgb: np.ndarray, *, blur: int = 7, close: int = 5) -> np.ndarray:
     """Boolean ``(H, W)`` mask of the stained cells in an ``(H, W, 3)`` uint8 RGB image.
 
-    The saturation channel is median-blurred (``blur`` pixels), thresholded with Otsu's method and closed with
-    an elliptic kernel of ``close`` pixels to fill small holes, as CLAM does for slides. A blank image (one
-    colour, or only noise) gives an empty mask: when the two Otsu classes differ by less than
-    :data:`MIN_CONTRAST` in mean saturation there is nothing to separate.
+    The saturation channel is median-blurred (``blur`` pixels) and thresholded with Otsu's method, as CLAM does
+    for slides. Otsu's first split often falls between the pale parts of cells (cytoplasm, red-cell centres)
+    and the dark-stained nuclei, so it is applied once more to the pixels below the first threshold; the lower
+    threshold is used when its two classes differ by at least :data:`MIN_CONTRAST`, that is, when the pale
+    class is stained matter rather than background noise. The mask is closed with an elliptic kernel of
+    ``close`` pixels to fill small holes. A blank image (one colour, or only noise) gives an empty mask.
     """
     hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
     saturation = np.where(hsv[..., 2] < DARK_VALUE, 0, hsv[..., 1]).astype(np.uint8)
     saturation = cv2.medianBlur(saturation, blur)
-    _, binary = cv2.threshold(saturation, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    mask = binary.astype(bool)
-    if not mask.any() or mask.all():
-        return np.zeros(mask.shape, dtype=bool)
-    if saturation[mask].mean() - saturation[~mask].mean() < MIN_CONTRAST:
-        return np.zeros(mask.shape, dtype=bool)
+    threshold, contrast = _otsu(saturation)
+    if contrast < MIN_CONTRAST:
+        return np.zeros(saturation.shape, dtype=bool)
+    lower, contrast = _otsu(saturation[saturation <= threshold])
+    if contrast >= MIN_CONTRAST:
+        threshold = lower
+    mask = (saturation > threshold).astype(np.uint8)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (close, close))
-    return cv2.morphologyEx(binary, cv2.MORPH_CLOSE, kernel).astype(bool)
+    return cv2.morphologyEx(mask, cv2.MORPH_CLOSE, kernel).astype(bool)
+
+
+def _otsu(values: np.ndarray) -> tuple[float, float]:
+    """Otsu's threshold of uint8 ``values`` and the difference between the means of the two classes."""
+    threshold, upper = cv2.threshold(values.reshape(-1, 1), 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    upper = upper.ravel().astype(bool)
+    if upper.all() or not upper.any():
+        return threshold, 0.0
+    flat = values.ravel()
+    return threshold, float(flat[upper].mean() - flat[~upper].mean())
