@@ -148,7 +148,11 @@ def tile_size(image_size: int) -> int:
 
 
 def cohort_config(cfg: SyntheticConfig) -> dict[str, Any]:
-    """The values of the cohort's ``config.yaml`` (relative paths only)."""
+    """The values of the cohort's ``config.yaml`` (relative paths only).
+
+    The backbone has no pretrained weights (``weights: none``, seeded): the planted morphology is separable by
+    a randomly initialised ResNet, the cohort runs offline, and every run on it is tagged ``pretrained=false``.
+    """
     return {
         "name": f"synthetic-s{cfg.seed}",
         "seed": cfg.seed,
@@ -172,6 +176,7 @@ def cohort_config(cfg: SyntheticConfig) -> dict[str, Any]:
             "classes": list(cfg.classes),
         },
         "tiles": {"patch_size": tile_size(cfg.image_size)},
+        "backbone": {"weights": "none"},
         "features": {"cache_dir": "feature-cache"},
     }
 
