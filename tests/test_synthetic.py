@@ -179,7 +179,7 @@ def test_config_yaml_loads_with_relative_paths_only(cohort: Path) -> None:
     raw = yaml.safe_load(text)
     assert raw["data"]["images"]["root"] == "images" and raw["data"]["pairing"]["manifest"] == "manifest.csv"
     config = load_config(cohort / "config.yaml")
-    assert config.synthetic == SMALL
+    assert config.synthetic == SMALL.model_copy(update={"root": cohort})
     assert config.data.images.root == cohort / "images"
     assert config.data.expression.files == [cohort / "expression" / "synthetic_cumida.csv"]
     assert config.features.cache_dir == cohort / "feature-cache" and config.output_dir == cohort / "runs"

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from leukmodel.config.base import Section
+from leukmodel.config.base import ResolvedPath, Section
 
 _CLASS_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
 
@@ -18,9 +18,11 @@ class SyntheticConfig(Section):
     ``classes`` holds 2 to 4 names (letters, digits, ``-``; distinct ignoring case, since they name folders and
     C-NMC file names in lower case). Their order decides the planted signal: class ``i`` gets morphology group
     ``(i // 2) % 2`` (blast, mature) and expression module ``i % 2`` (lymphoid, myeloid). ``class_balance``
-    gives one positive weight per class (``None``: equal); every class gets at least one patient.
+    gives one positive weight per class (``None``: equal); every class gets at least one patient. ``root``: where
+    the pipeline writes the cohort when it is not there yet (the cohort's own ``config.yaml`` says ``.``).
     """
 
+    root: ResolvedPath | None = None
     patients: int = Field(60, ge=1)
     images_per_patient: int = Field(4, ge=1)
     seed: int = Field(0, ge=0)

@@ -157,7 +157,7 @@ def cohort_config(cfg: SyntheticConfig) -> dict[str, Any]:
         "name": f"synthetic-s{cfg.seed}",
         "seed": cfg.seed,
         "output_dir": "runs",
-        "synthetic": cfg.model_dump(mode="json"),
+        "synthetic": {**cfg.model_dump(mode="json", exclude={"root"}), "root": "."},
         "data": {
             "images": {
                 "format": "cnmc",
@@ -190,7 +190,7 @@ def describe(cfg: SyntheticConfig, patients: list[Patient]) -> dict[str, Any]:
     return {
         "generator": "leukmodel.data.synthetic",
         "version": GENERATOR_VERSION,
-        "config": cfg.model_dump(mode="json"),
+        "config": cfg.model_dump(mode="json", exclude={"root"}),
         "classes": {s.name: {**s.describe(), "patients": counts[s.name]} for s in class_signals(cfg.classes)},
         "signal": SIGNAL_IN_WORDS,
         "marker_genes": {module: list(dict.fromkeys(symbol[p] for p in ids)) for module, ids in probes.items()},
