@@ -17,12 +17,20 @@ class TrackingConfig(Section):
 
 
 class RayConfig(Section):
-    """Ray Tune across (model, fold) trials. ``address`` (or ``RAY_ADDRESS``) attaches to a running cluster."""
+    """Ray: featurize shards and Ray Tune (model, fold) trials.
+
+    ``address`` (or ``RAY_ADDRESS``) attaches to a running cluster; without it Ray starts in-process. A trial
+    takes ``cpus_per_trial`` CPUs, plus ``gpus_per_trial`` GPUs where the cluster has GPUs (fractions share a
+    GPU). A featurize shard takes ``featurize_cpus`` CPUs (and ``gpus_per_trial`` GPUs where there are GPUs).
+    Trials and shards that fail are retried ``max_failures`` times. Tune results go to ``storage_path``
+    (default ``<output_dir>/ray``), where an interrupted cross-validation is resumed from.
+    """
 
     address: str | None = None
     num_cpus: int | None = None
     cpus_per_trial: float = Field(1.0, gt=0)
     gpus_per_trial: float = Field(1.0, ge=0)
+    featurize_cpus: float = Field(2.0, gt=0)
     max_concurrent_trials: int | None = None
     max_failures: int = Field(2, ge=0)
     storage_path: ResolvedPath | None = None

@@ -1,0 +1,86 @@
+"""Child MLflow runs for Ray Tune trials, written from the driver as the trials report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlflow.entities import RunStatus
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+from ray import tune
+
+from leukmodel.tracking.layout import KIND_TRIAL, tag
+
+EPOCH_METRICS = ("train_loss", "val_loss", "val_auc", "val_accuracy")
+
+
+class MLflowTrialLogger(tune.Callback):
+    """One child run per (model, fold) trial under the cross-validation's parent run.
+
+    Runs on the Ray driver, so trials never talk to MLflow themselves (one writer to the tracking database).
+    Per-epoch metrics are logged as the trials report them; a trial that is retried or resumed after a kill gets
+    a fresh child run and its unfinished one is marked KILLED, so runs already finished are never touched.
+    """
+
+    def __init__(self, tracking_uri: str, experiment_id: str, parent_run_id: str, tags: dict[str, str]) -> None:
+        self.client = MlflowClient(tracking_uri)
+        self.experiment_id = experiment_id
+        self.parent_run_id = parent_run_id
+        self.tags = tags
+        self._runs: dict[str, str] = {}
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._open(trial)
+
+    def on_trial_restore(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._open(trial)
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict[str, Any], **info: Any) -> None:
+        run_id = self._runs.get(trial.trial_id) or self._open(trial)
+        step = int(result.get("epoch", result.get("training_iteration", 0)))
+        metrics = {k: float(result[k]) for k in (*EPOCH_METRICS, "best_epoch", "test_accuracy") if k in result}
+        for key, value in metrics.items():
+            self.client.log_metric(run_id, key, value, step=step)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._close(trial, RunStatus.FINISHED)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._close(trial, RunStatus.FAILED)
+
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        """The attempt failed and will be retried: its run ends FAILED, the retry logs to a new one."""
+        self._close(trial, RunStatus.FAILED)
+
+    def _open(self, trial: Any) -> str:
+        spec = trial.config["trial"]
+        self._close(trial, RunStatus.KILLED)
+        for stale in self.client.search_runs(
+            [self.experiment_id],
+            filter_string=(
+                f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{self.parent_run_id}' and tags.`{tag('model')}` = '{spec['model']}'"
+                f" and tags.`{tag('fold')}` = '{spec['fold']}' and attributes.status = 'RUNNING'"
+            ),
+        ):
+            self.client.set_terminated(stale.info.run_id, RunStatus.to_string(RunStatus.KILLED))
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=f"{spec['model']}-fold{spec['fold']}",
+            tags={
+                **self.tags,
+                MLFLOW_PARENT_RUN_ID: self.parent_run_id,
+                tag("kind"): KIND_TRIAL,
+                tag("model"): spec["model"],
+                tag("fold"): str(spec["fold"]),
+                tag("ray_trial_id"): trial.trial_id,
+            },
+        )
+        self.client.log_param(run.info.run_id, "model", spec["model"])
+        self.client.log_param(run.info.run_id, "fold", spec["fold"])
+        self._runs[trial.trial_id] = run.info.run_id
+        return run.info.run_id
+
+    def _close(self, trial: Any, status: int) -> None:
+        run_id = self._runs.pop(trial.trial_id, None)
+        if run_id is not None:
+            self.client.set_terminated(run_id, RunStatus.to_string(status))

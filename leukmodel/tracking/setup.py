@@ -1,0 +1,56 @@
+"""Where MLflow records: the tracking URI, the cohort's experiment and its artifact store."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from mlflow.tracking import MlflowClient
+
+from leukmodel.config import Config
+
+SQLITE = "sqlite:///"
+
+
+def tracking_uri(config: Config) -> str:
+    """``tracking.mlflow_uri``, else ``MLFLOW_TRACKING_URI``, else a SQLite file in the output folder.
+
+    Relative SQLite and file paths are made absolute, because Ray Tune trials run in another working directory.
+    """
+    uri = config.tracking.mlflow_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if not uri:
+        return f"{SQLITE}{(config.output_dir / 'mlflow.db').resolve()}"
+    if uri.startswith(SQLITE) and not uri.startswith(SQLITE + "/"):
+        return f"{SQLITE}{Path(uri[len(SQLITE) :]).resolve()}"
+    if "://" not in uri:
+        return Path(uri).resolve().as_uri()
+    return uri
+
+
+def experiment_name(config: Config) -> str:
+    """One experiment per cohort."""
+    return config.tracking.experiment or config.name
+
+
+def registered_model_name(config: Config) -> str:
+    return config.tracking.registered_model or f"leukmodel-{config.name}"
+
+
+def ensure_experiment(config: Config) -> str:
+    """The id of the cohort's experiment, created on first use.
+
+    With a local database the artifacts go to ``<output_dir>/mlartifacts`` (absolute), not to the working
+    directory of whichever process logs first.
+    """
+    uri = tracking_uri(config)
+    if uri.startswith(SQLITE):
+        Path(uri[len(SQLITE) :]).parent.mkdir(parents=True, exist_ok=True)
+    client = MlflowClient(uri)
+    name = experiment_name(config)
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    location = None
+    if uri.startswith(SQLITE):
+        location = (config.output_dir.resolve() / "mlartifacts").as_uri()
+    return client.create_experiment(name, artifact_location=location)
