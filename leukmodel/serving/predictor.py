@@ -1,0 +1,200 @@
+"""Files to prediction: decode and tile the images, encode the tiles, align the expression, run the right model."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from leukmodel.config import BackboneConfig, FeaturesConfig
+from leukmodel.config.model import ModelName
+from leukmodel.data.images import decode_rgb
+from leukmodel.errors import ConfigError, LeukInputError
+from leukmodel.features.device import bf16_supported, resolve_device
+from leukmodel.features.extractor import FeatureExtractor
+from leukmodel.models.fusion import BagClassifier
+from leukmodel.preprocessing import NoForegroundError, tile_image
+from leukmodel.serving.expression import align_expression, training_means
+from leukmodel.serving.inputs import ImageInput, SampleInput
+from leukmodel.serving.prediction import EncodedBag, Prediction
+from leukmodel.serving.spec import BACKBONE_KEY, SPEC_KEY, ServingSpec
+from leukmodel.training.bundle import ModelBundle
+
+
+class Predictor:
+    """A served model in memory: the backbone, the tiling and the trained models, loaded once and reused.
+
+    Samples with images and expression go to the fusion model; with images only to the image-only model, with
+    expression only to the genomic-only model, and the prediction says so.
+
+    Args:
+        spec: the served model's record (``serving.json``).
+        bundles: the trained models by name (those listed in ``spec.models``).
+        backbone_weights: the bundled backbone state dict; its SHA-256 must be the one in ``spec``.
+        device: ``auto`` (CUDA, then MPS, then CPU), ``cpu``, ``cuda`` or ``cuda:N``.
+
+    Raises:
+        ConfigError: the backbone weights are not the ones the models were trained with, or the device is not
+            available.
+    """
+
+    def __init__(
+        self,
+        spec: ServingSpec,
+        bundles: Mapping[str, ModelBundle],
+        backbone_weights: str | PathLike[str],
+        device: str = "auto",
+    ) -> None:
+        self.spec = spec
+        self.device = resolve_device(device, field="device")
+        self.precision = spec.precision if spec.precision == "fp32" or bf16_supported(self.device) else "fp32"
+        self.tiles = spec.tiles_config
+        backbone = BackboneConfig(arch=spec.backbone["arch"], weights=Path(backbone_weights))
+        features = FeaturesConfig(device=str(self.device), precision=self.precision, batch_size=spec.batch_size)
+        self.extractor = FeatureExtractor(backbone, features)
+        if self.extractor.info.weights_sha256 != spec.backbone["weights_sha256"]:
+            raise ConfigError(
+                f"backbone weights have SHA-256 {self.extractor.info.weights_sha256[:16]}..., the models were trained "
+                f"on features of {spec.backbone['weights_sha256'][:16]}...",
+                file=backbone_weights,
+                expected="the backbone weights logged with the model",
+            )
+        self.bundles = {name: bundles[name] for name in spec.models}
+        self.models: dict[str, BagClassifier] = {name: b.build(self.device) for name, b in self.bundles.items()}
+        self._layer3 = any(b.run_config.training.finetune_layer4 for b in self.bundles.values() if b.feature_dim)
+
+    @classmethod
+    def from_artifacts(cls, artifacts: Mapping[str, str | PathLike[str]], device: str = "auto") -> Predictor:
+        """Load from the files of a logged model (``context.artifacts`` of the pyfunc, see :mod:`.spec`)."""
+        spec = ServingSpec.load(artifacts[SPEC_KEY])
+        bundles = {name: ModelBundle.load(artifacts[name]) for name in spec.models}
+        return cls(spec, bundles, artifacts[BACKBONE_KEY], device)
+
+    def warm_up(self) -> None:
+        """Run one batch through the backbone so the first request does not pay for kernel selection."""
+        size = self.tiles.patch_size
+        self.extractor.extract(np.zeros((self.extractor.batch_size, size, size, 3), np.uint8), layer3=self._layer3)
+
+    def predict(self, sample: SampleInput, *, impute_missing: bool = False) -> Prediction:
+        """Predict one sample with the model its modalities allow.
+
+        Raises:
+            LeukInputError: the model needed for the sample's modalities is not part of the served model.
+            ImageError: an image cannot be decoded (named), or no image of the sample has a foreground tile.
+            ExpressionError: the expression does not fit the model's genes (see
+                :func:`~leukmodel.serving.expression.align_expression`).
+        """
+        row = sample.sample_id
+        name, missing = _route(sample)
+        if name not in self.models:
+            raise LeukInputError(
+                f"the sample needs the {name} model, the served model has {', '.join(self.models)}",
+                row=row,
+                expected="both modalities" if name != "fusion" else "a model logged with its fusion model",
+            )
+        bundle, model = self.bundles[name], self.models[name]
+        seconds: dict[str, float] = {}
+        bag = features = expression = None
+        imputed: list[str] = []
+        if model.uses_images:
+            bag = self.encode(sample.images, row=row, seconds=seconds)
+            features = torch.from_numpy(bag.features).to(self.device)
+        if model.uses_expression:
+            aligned = align_expression(
+                sample.expression,
+                bundle.genes,
+                means=training_means(bundle.genomic_transform),
+                impute=impute_missing,
+                log_applied=bundle.genomic_transform.log_applied_,
+                row=row,
+                cohort=f"cohort '{self.spec.cohort}'",
+            )
+            imputed = aligned.imputed
+            expression = torch.from_numpy(aligned.values).to(self.device)
+        start = time.perf_counter()
+        with torch.inference_mode():
+            output = model(features, expression)
+            probabilities = output.logits.float().softmax(-1).cpu().numpy()
+            attention = np.zeros(0, np.float32) if output.attention is None else output.attention.float().cpu().numpy()
+        seconds["model"] = time.perf_counter() - start
+        return Prediction(
+            sample_id=row,
+            model=name,
+            missing_modality=missing,
+            classes=tuple(self.spec.classes),
+            probabilities=probabilities,
+            attention=attention,
+            bag=bag,
+            imputed_genes=imputed,
+            tags=dict(self.spec.tags),
+            precision=self.precision if bag is not None else None,
+            seconds=seconds,
+        )
+
+    def encode(
+        self, images: tuple[ImageInput, ...], *, row: str | None = None, seconds: dict[str, float] | None = None
+    ) -> EncodedBag:
+        """Decode and tile ``images`` as training did, and encode the tiles with the backbone.
+
+        Raises:
+            ImageError: an image cannot be decoded, is too small with ``small_image: reject``, or has no
+                foreground with ``on_no_foreground: error``; or no image has a foreground tile.
+        """
+        start = time.perf_counter()
+        parts, skipped = [], {}
+        for k, image in enumerate(images):
+            try:
+                tiles = tile_image(decode_rgb(image.data, source=image.name), self.tiles, image.name)
+            except NoForegroundError as exc:
+                if self.tiles.on_no_foreground == "error":
+                    raise _with_row(exc, row) from None
+                skipped[image.name] = exc.problem
+                continue
+            except LeukInputError as exc:
+                raise _with_row(exc, row) from None
+            parts.append((k, tiles))
+        if not parts:
+            raise NoForegroundError(
+                f"none of the sample's {len(images)} image(s) has a foreground tile",
+                row=row,
+                field="images",
+                expected="at least one image with stained cells",
+            )
+        tiles = np.concatenate([t.images for _, t in parts])
+        middle = time.perf_counter()
+        pooled, maps = self.extractor.extract(tiles, layer3=self._layer3)
+        if seconds is not None:
+            seconds["read_tile"] = middle - start
+            seconds["features"] = time.perf_counter() - middle
+        return EncodedBag(
+            tiles=tiles,
+            features=maps if self._layer3 else pooled,
+            coords=np.concatenate([t.coords for _, t in parts]),
+            image_index=np.concatenate([np.full(len(t), k, np.int64) for k, t in parts]),
+            images=tuple(image.name for image in images),
+            skipped=skipped,
+        )
+
+
+def _route(sample: SampleInput) -> tuple[ModelName, str | None]:
+    """The model for the sample's modalities, and the missing modality (``None`` when both are there)."""
+    if sample.images and sample.expression is not None:
+        return "fusion", None
+    if sample.images:
+        return "image", "expression"
+    if sample.expression is not None:
+        return "genomic", "images"
+    raise LeukInputError(
+        "neither images nor expression given", row=sample.sample_id, expected="images, expression or both"
+    )
+
+
+def _with_row(exc: LeukInputError, row: str | None) -> LeukInputError:
+    """The same error, naming the request's sample too."""
+    if row is None or exc.row is not None:
+        return exc
+    return type(exc)(exc.problem, file=exc.file, row=row, field=exc.field, expected=exc.expected)
