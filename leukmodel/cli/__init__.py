@@ -14,6 +14,7 @@ COMMANDS: dict[str, str] = {
     "validate": "leukmodel.cli.data:validate",
     "demo": "leukmodel.cli.pipeline:demo",
     "featurize": "leukmodel.cli.features:featurize",
+    "predict": "leukmodel.cli.predict:predict",
 }
 
 
