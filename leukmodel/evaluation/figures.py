@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay, confusion_matrix, roc_auc_score
+from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay, confusion_matrix
 
 
 def _model_rows(predictions: pd.DataFrame, model: str) -> pd.DataFrame:
@@ -27,10 +27,7 @@ def roc_figure(predictions: pd.DataFrame, classes: Sequence[str], model: str) ->
         if positive.all() or not positive.any():
             continue
         score = rows[f"prob_{name}"].to_numpy()
-        auc = roc_auc_score(positive, score)
-        RocCurveDisplay.from_predictions(
-            positive, score, name=f"{name} (AUC {auc:.2f})", ax=axes, plot_chance_level=False
-        )
+        RocCurveDisplay.from_predictions(positive, score, name=name, ax=axes)  # the legend gets "(AUC = x)"
     axes.plot([0, 1], [0, 1], linestyle=":", color="grey", linewidth=1)
     axes.set(title=f"{model}: one-vs-rest ROC, out of fold", xlabel="false positive rate", ylabel="true positive rate")
     axes.legend(loc="lower right", fontsize="small")
