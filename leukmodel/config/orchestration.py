@@ -38,9 +38,14 @@ class RayConfig(Section):
 
 
 class ExplainConfig(Section):
-    """Explanations shown in the report and logged to MLflow."""
+    """Explanations shown in the report and logged to MLflow (see docs/explain.md).
+
+    ``shap_background``: training profiles of the fold that SHAP integrates from; ``shap_samples``: expected-gradients
+    samples per class.
+    """
 
     samples_per_class: int = Field(2, ge=0)
     top_tiles: int = Field(4, ge=1)
     top_genes: int = Field(20, ge=1)
     shap_background: int = Field(32, ge=1)
+    shap_samples: int = Field(200, ge=1)
