@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -22,7 +21,7 @@ from leukmodel.errors import ImageError, LeukInputError
 from leukmodel.features.backbone import BackboneInfo
 from leukmodel.features.cache import FeatureCache, Level, cache_settings, file_sha256
 from leukmodel.features.extractor import FeatureExtractor
-from leukmodel.preprocessing import NoForegroundError, Tiles, tile_image
+from leukmodel.preprocessing import NO_FOREGROUND_EXPECTED, NoForegroundError, Tiles, tile_image
 
 
 @dataclass(frozen=True)
@@ -114,31 +113,36 @@ def featurize(
             continue
         report.hits += 1
         reason = cache.no_foreground(digest)
+        if reason is not None and config.tiles.on_no_foreground == "error":
+            raise NoForegroundError(reason, file=path, expected=NO_FOREGROUND_EXPECTED)
         if reason is not None:
-            _no_foreground(report, config.tiles, path, reason)
+            report.skipped.append(SkippedImage(path, reason))
 
     packer = _Packer(extractor, layer3="layer3" in levels)
     with tqdm(total=len(todo), desc="featurize", unit="img", disable=not progress) as bar:
+
+        def store(jobs: list[_Job]) -> None:
+            for job in jobs:
+                _store(cache, job, levels)
+                report.misses += 1
+                report.tiles += len(job.tiles)
+                bar.update()
+
         for item in _loader(todo, config, extractor.device):
+            if item.tiles is not None:
+                store(packer.add(item))
+                bar.set_postfix(tiles_per_s=f"{report.tiles / (time.perf_counter() - start):.1f}", refresh=False)
+                continue
             if isinstance(item.error, NoForegroundError):
                 cache.write_no_foreground(item.digest, item.path, item.error.problem)
-                _no_foreground(report, config.tiles, item.path, item.error.problem)
-                report.misses += 1
-                bar.update()
-            elif item.error is not None:
-                raise item.error
-            else:
-                for job in packer.add(item):
-                    _store(cache, job, levels)
+                if config.tiles.on_no_foreground == "skip":
+                    report.skipped.append(SkippedImage(item.path, item.error.problem))
                     report.misses += 1
-                    report.tiles += len(job.tiles)
                     bar.update()
-                bar.set_postfix(tiles_per_s=f"{report.tiles / (time.perf_counter() - start):.1f}", refresh=False)
-        for job in packer.flush():
-            _store(cache, job, levels)
-            report.misses += 1
-            report.tiles += len(job.tiles)
-            bar.update()
+                    continue
+            store(packer.flush())  # the images read before the bad one are finished, not lost
+            raise item.error
+        store(packer.flush())
     report.forward_passes = extractor.forward_passes - passes_before
     report.seconds = time.perf_counter() - start
     return report
@@ -199,15 +203,9 @@ def _loader(paths: list[Path], config: Config, device: torch.device) -> DataLoad
         _TileDataset(paths, config.tiles),
         batch_size=None,
         num_workers=workers,
-        worker_init_fn=_single_threaded,
         pin_memory=device.type == "cuda",
         prefetch_factor=4 if workers else None,
     )
-
-
-def _single_threaded(worker_id: int) -> None:
-    """Keep OpenCV in each worker on one thread: the workers share the CPUs with the backbone."""
-    cv2.setNumThreads(1)
 
 
 class _Packer:
@@ -277,14 +275,3 @@ def _store(cache: FeatureCache, job: _Job, levels: tuple[Level, ...]) -> None:
     if "layer3" in levels:
         cache.write(job.digest, "layer3", job.maps, job.tiles.coords, attrs)
     cache.write(job.digest, "pooled", job.pooled, job.tiles.coords, attrs)
-
-
-def _no_foreground(report: FeaturizeReport, tiles: TilesConfig, path: Path, reason: str) -> None:
-    """Record a skip, or stop when the config asks for an error."""
-    if tiles.on_no_foreground == "error":
-        raise NoForegroundError(
-            reason,
-            file=path,
-            expected="stained cells on a black or pale background (or tiles.on_no_foreground: skip)",
-        )
-    report.skipped.append(SkippedImage(path, reason))

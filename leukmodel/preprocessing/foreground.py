@@ -22,6 +22,9 @@ MIN_CONTRAST = 20.0
 """Smallest difference (0-255) between the mean saturations of two Otsu classes for them to be different."""
 
 
+NO_FOREGROUND_EXPECTED = "stained cells on a black or pale background (or tiles.on_no_foreground: skip)"
+
+
 class NoForegroundError(ImageError):
     """An image in which no cells were found, or no tile holds enough of them."""
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from leukmodel.config.features import TilesConfig
 from leukmodel.errors import ImageError
-from leukmodel.preprocessing.foreground import NoForegroundError, foreground_mask
+from leukmodel.preprocessing.foreground import NO_FOREGROUND_EXPECTED, NoForegroundError, foreground_mask
 
 
 @dataclass(frozen=True)
@@ -72,9 +72,7 @@ def tile_image(rgb: np.ndarray, tiles: TilesConfig, source: str | PathLike[str] 
     mask = foreground_mask(rgb)
     if not mask.any():
         raise NoForegroundError(
-            "no foreground found (blank image or no stained cells)",
-            file=source,
-            expected="stained cells on a black or pale background",
+            "no foreground found (blank image or no stained cells)", file=source, expected=NO_FOREGROUND_EXPECTED
         )
     if height < patch or width < patch:
         if tiles.small_image == "reject":
@@ -96,7 +94,8 @@ def tile_image(rgb: np.ndarray, tiles: TilesConfig, source: str | PathLike[str] 
         raise NoForegroundError(
             f"no {patch}x{patch} tile has enough foreground (best {fraction.max():.3f})",
             file=source,
-            expected=f"a tile with foreground fraction >= tiles.min_foreground ({tiles.min_foreground})",
+            expected=f"a tile with foreground fraction >= tiles.min_foreground ({tiles.min_foreground}) "
+            "(or tiles.on_no_foreground: skip)",
         )
     y, x = y[keep], x[keep]
     images = np.stack([rgb[top : top + patch, left : left + patch] for top, left in zip(y, x, strict=True)])
