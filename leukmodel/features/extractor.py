@@ -12,7 +12,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from leukmodel.config import BackboneConfig, Config, FeaturesConfig
-from leukmodel.features.backbone import load_backbone, split_backbone
+from leukmodel.features.backbone import BackboneInfo, load_backbone, split_backbone
 from leukmodel.features.device import resolve_device, resolve_precision
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -37,6 +37,9 @@ class FeatureExtractor:
     when the precision resolves to ``bf16``. Every batch has ``batch_size`` tiles, the last one padded, so the
     kernels chosen for the first batch are reused (oneDNN recreates its primitives when a shape changes).
 
+    ``loaded`` is the result of :func:`~leukmodel.features.load_backbone` for ``backbone`` when the caller has
+    it already.
+
     Attributes:
         info: the backbone's :class:`~leukmodel.features.backbone.BackboneInfo`.
         device: the device the backbone runs on.
@@ -44,8 +47,14 @@ class FeatureExtractor:
         forward_passes: batches run through the backbone so far.
     """
 
-    def __init__(self, backbone: BackboneConfig, features: FeaturesConfig) -> None:
-        model, self.info = load_backbone(backbone)
+    def __init__(
+        self,
+        backbone: BackboneConfig,
+        features: FeaturesConfig,
+        *,
+        loaded: tuple[torchvision.models.ResNet, BackboneInfo] | None = None,
+    ) -> None:
+        model, self.info = loaded or load_backbone(backbone)
         self.device = resolve_device(features.device)
         self.precision = resolve_precision(features.precision, self.device)
         self.batch_size = features.batch_size

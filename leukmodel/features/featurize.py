@@ -18,8 +18,9 @@ from tqdm.auto import tqdm
 from leukmodel.config import Config, TilesConfig
 from leukmodel.data.images import decode_rgb
 from leukmodel.errors import ImageError, LeukInputError
-from leukmodel.features.backbone import BackboneInfo
+from leukmodel.features.backbone import BackboneInfo, load_backbone
 from leukmodel.features.cache import FeatureCache, Level, cache_settings, file_sha256
+from leukmodel.features.device import resolve_device, resolve_precision
 from leukmodel.features.extractor import FeatureExtractor
 from leukmodel.preprocessing import NO_FOREGROUND_EXPECTED, NoForegroundError, Tiles, tile_image
 
@@ -87,7 +88,8 @@ def featurize(
     Safe to run again after a crash (completed entries are kept, nothing partial is ever read), on any subset
     of a cohort, and from several processes at once on one cache folder. Images are decoded and tiled in
     ``features.num_workers`` DataLoader workers while the backbone encodes; tiles of successive images are
-    packed into full batches of ``features.batch_size``. Pass ``extractor`` to reuse a loaded backbone.
+    packed into full batches of ``features.batch_size``. Pass ``extractor`` to reuse a loaded backbone (its
+    precision and device then apply).
 
     Raises:
         ImageError: an image is missing or unusable (corrupt, grayscale, 16-bit, too small with
@@ -95,12 +97,17 @@ def featurize(
             before the error stay in the cache.
     """
     start = time.perf_counter()
-    extractor = extractor or FeatureExtractor.from_config(config)
-    cache = FeatureCache(config.features.cache_dir, cache_settings(config.tiles, extractor.info, extractor.precision))
+    loaded = None
+    if extractor is None:  # the backbone's identity is needed for the cache key; its inference copy only for misses
+        loaded = load_backbone(config.backbone)
+        info, device = loaded[1], resolve_device(config.features.device)
+        precision = resolve_precision(config.features.precision, device)
+    else:
+        info, device, precision = extractor.info, extractor.device, extractor.precision
+    cache = FeatureCache(config.features.cache_dir, cache_settings(config.tiles, info, precision))
     cache.prepare()
     levels: tuple[Level, ...] = ("pooled", "layer3") if config.features.store_layer3 else ("pooled",)
-    report = FeaturizeReport(extractor.info, extractor.precision, str(extractor.device), cache.dir)
-    passes_before = extractor.forward_passes
+    report = FeaturizeReport(info, precision, str(device), cache.dir)
 
     contents: dict[str, Path] = {}
     for path in dict.fromkeys(Path(p) for p in images):
@@ -117,7 +124,26 @@ def featurize(
             raise NoForegroundError(reason, file=path, expected=NO_FOREGROUND_EXPECTED)
         if reason is not None:
             report.skipped.append(SkippedImage(path, reason))
+    if todo:
+        extractor = extractor or FeatureExtractor(config.backbone, config.features, loaded=loaded)
+        passes_before = extractor.forward_passes
+        _compute(todo, config, extractor, cache, levels, report, progress)
+        report.forward_passes = extractor.forward_passes - passes_before
+    report.seconds = time.perf_counter() - start
+    return report
 
+
+def _compute(
+    todo: list[Path],
+    config: Config,
+    extractor: FeatureExtractor,
+    cache: FeatureCache,
+    levels: tuple[Level, ...],
+    report: FeaturizeReport,
+    progress: bool,
+) -> None:
+    """Encode the images in ``todo`` into the cache, counting into ``report``."""
+    start = time.perf_counter()
     packer = _Packer(extractor, layer3="layer3" in levels)
     with tqdm(total=len(todo), desc="featurize", unit="img", disable=not progress) as bar:
 
@@ -143,9 +169,6 @@ def featurize(
             store(packer.flush())  # the images read before the bad one are finished, not lost
             raise item.error
         store(packer.flush())
-    report.forward_passes = extractor.forward_passes - passes_before
-    report.seconds = time.perf_counter() - start
-    return report
 
 
 @dataclass(frozen=True)
