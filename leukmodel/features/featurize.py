@@ -6,6 +6,7 @@ import hashlib
 import time
 from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -142,14 +143,21 @@ def _compute(
     report: FeaturizeReport,
     progress: bool,
 ) -> None:
-    """Encode the images in ``todo`` into the cache, counting into ``report``."""
+    """Encode the images in ``todo`` into the cache, counting into ``report``.
+
+    Entries are written by a background thread (HDF5 encoding, write, fsync) while the backbone runs on.
+    """
     start = time.perf_counter()
     packer = _Packer(extractor, layer3="layer3" in levels)
-    with tqdm(total=len(todo), desc="featurize", unit="img", disable=not progress) as bar:
+    writes: list[Future] = []
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="feature-cache-writer") as writer,
+        tqdm(total=len(todo), desc="featurize", unit="img", disable=not progress) as bar,
+    ):
 
         def store(jobs: list[_Job]) -> None:
             for job in jobs:
-                _store(cache, job, levels)
+                writes.append(writer.submit(_store, cache, job, levels))
                 report.misses += 1
                 report.tiles += len(job.tiles)
                 bar.update()
@@ -166,9 +174,11 @@ def _compute(
                     report.misses += 1
                     bar.update()
                     continue
-            store(packer.flush())  # the images read before the bad one are finished, not lost
+            store(packer.flush())  # the images read before the bad one are finished (the writer drains on exit)
             raise item.error
         store(packer.flush())
+    for write in writes:
+        write.result()  # a failed write (disk full, permissions) is raised here
 
 
 @dataclass(frozen=True)

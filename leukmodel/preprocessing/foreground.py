@@ -12,14 +12,21 @@ import numpy as np
 
 from leukmodel.errors import ImageError
 
-FOREGROUND_METHOD = "otsu-hsv-saturation/2"
-"""Identity of the masking method below; part of the feature-cache key, bump it when the method changes."""
-
 DARK_VALUE = 16
 """Pixels darker than this (HSV value, 0-255) count as background: their saturation is noise."""
 
 MIN_CONTRAST = 20.0
 """Smallest difference (0-255) between the mean saturations of two Otsu classes for them to be different."""
+
+BLUR = 5
+"""Median filter size (pixels) applied to the saturation before thresholding (5 is OpenCV's fast path)."""
+
+CLOSE = 5
+"""Size (pixels) of the elliptic kernel that closes small holes in the mask."""
+
+FOREGROUND_METHOD = f"otsu-hsv-saturation/2 blur={BLUR} close={CLOSE} dark={DARK_VALUE} contrast={MIN_CONTRAST}"
+"""Identity of the masking method with its default parameters; part of the feature-cache key. Bump the version
+when the method changes."""
 
 
 NO_FOREGROUND_EXPECTED = "stained cells on a black or pale background (or tiles.on_no_foreground: skip)"
@@ -29,7 +36,7 @@ class NoForegroundError(ImageError):
     """An image in which no cells were found, or no tile holds enough of them."""
 
 
-def foreground_mask(rgb: np.ndarray, *, blur: int = 7, close: int = 5) -> np.ndarray:
+def foreground_mask(rgb: np.ndarray, *, blur: int = BLUR, close: int = CLOSE) -> np.ndarray:
     """Boolean ``(H, W)`` mask of the stained cells in an ``(H, W, 3)`` uint8 RGB image.
 
     The saturation channel is median-blurred (``blur`` pixels) and thresholded with Otsu's method, as CLAM does
