@@ -19,3 +19,45 @@ def cnmc_sample() -> Path:
 def cumida_sample() -> Path:
     """Five real rows of CuMiDa's Leukemia_GSE28497 (22,283 probes, RMA log2)."""
     return DATA / "cumida-sample" / "GSE28497_5samples_cumida_layout.csv"
+
+
+TINY = {
+    "backbone": {"arch": "resnet18", "weights": "none"},
+    "features": {"num_workers": 0, "batch_size": 16},
+    "cv": {"n_folds": 2, "bootstrap": 50},
+    "training": {"max_epochs": 6, "patience": 3},
+    "ray": {"num_cpus": 2, "cpus_per_trial": 1, "featurize_cpus": 1},
+    "explain": {"samples_per_class": 1},
+}
+
+
+def _tiny_config(root: Path, **overrides):
+    """A small synthetic cohort (40 patients, 2 images of 128 px, 64 px tiles) and a fast config for it.
+
+    ``overrides`` replace top-level config sections (merged one level deep), e.g. ``output_dir=...``.
+    """
+    from leukmodel.config import SyntheticConfig, config_from_dict, load_config
+    from leukmodel.data.synthetic import write_synthetic_cohort
+
+    path = root / "cohort" / "config.yaml"
+    if not path.is_file():
+        write_synthetic_cohort(root / "cohort", SyntheticConfig(patients=40, images_per_patient=2, image_size=128))
+    values = load_config(path).to_dict()
+    for layer in (TINY, overrides):
+        for section, value in layer.items():
+            values[section] = {**(values.get(section) or {}), **value} if isinstance(value, dict) else value
+    return config_from_dict(values, base_dir=root)
+
+
+@pytest.fixture(scope="session")
+def tiny_cohort_dir(tmp_path_factory) -> Path:
+    """A folder holding the tiny synthetic cohort, shared by the tests of a session (read-only for them)."""
+    root = tmp_path_factory.mktemp("tiny")
+    _tiny_config(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny(tiny_cohort_dir):
+    """``tiny(**overrides) -> Config`` for the shared tiny synthetic cohort (see :func:`_tiny_config`)."""
+    return lambda **overrides: _tiny_config(tiny_cohort_dir, **overrides)

@@ -19,7 +19,8 @@ class MLflowTrialLogger(tune.Callback):
 
     Runs on the Ray driver, so trials never talk to MLflow themselves (one writer to the tracking database).
     Per-epoch metrics are logged as the trials report them; a trial that is retried or resumed after a kill gets
-    a fresh child run and its unfinished one is marked KILLED, so runs already finished are never touched.
+    a fresh child run and its unfinished one is marked KILLED. A trial whose child run already FINISHED (it
+    completed just before a kill, and Tune restores it from its checkpoint) is not logged again.
     """
 
     def __init__(self, tracking_uri: str, experiment_id: str, parent_run_id: str, tags: dict[str, str]) -> None:
@@ -27,7 +28,7 @@ class MLflowTrialLogger(tune.Callback):
         self.experiment_id = experiment_id
         self.parent_run_id = parent_run_id
         self.tags = tags
-        self._runs: dict[str, str] = {}
+        self._runs: dict[str, str | None] = {}
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._open(trial)
@@ -36,7 +37,9 @@ class MLflowTrialLogger(tune.Callback):
         self._open(trial)
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict[str, Any], **info: Any) -> None:
-        run_id = self._runs.get(trial.trial_id) or self._open(trial)
+        run_id = self._runs[trial.trial_id] if trial.trial_id in self._runs else self._open(trial)
+        if run_id is None:
+            return
         step = int(result.get("epoch", result.get("training_iteration", 0)))
         metrics = {k: float(result[k]) for k in (*EPOCH_METRICS, "best_epoch", "test_accuracy") if k in result}
         for key, value in metrics.items():
@@ -52,17 +55,23 @@ class MLflowTrialLogger(tune.Callback):
         """The attempt failed and will be retried: its run ends FAILED, the retry logs to a new one."""
         self._close(trial, RunStatus.FAILED)
 
-    def _open(self, trial: Any) -> str:
+    def _open(self, trial: Any) -> str | None:
+        """A new child run for ``trial``, or ``None`` when its child run already finished."""
         spec = trial.config["trial"]
         self._close(trial, RunStatus.KILLED)
-        for stale in self.client.search_runs(
+        earlier = self.client.search_runs(
             [self.experiment_id],
             filter_string=(
                 f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{self.parent_run_id}' and tags.`{tag('model')}` = '{spec['model']}'"
-                f" and tags.`{tag('fold')}` = '{spec['fold']}' and attributes.status = 'RUNNING'"
+                f" and tags.`{tag('fold')}` = '{spec['fold']}'"
             ),
-        ):
-            self.client.set_terminated(stale.info.run_id, RunStatus.to_string(RunStatus.KILLED))
+        )
+        if any(run.info.status == RunStatus.to_string(RunStatus.FINISHED) for run in earlier):
+            self._runs[trial.trial_id] = None
+            return None
+        for stale in earlier:
+            if stale.info.status == RunStatus.to_string(RunStatus.RUNNING):
+                self.client.set_terminated(stale.info.run_id, RunStatus.to_string(RunStatus.KILLED))
         run = self.client.create_run(
             self.experiment_id,
             run_name=f"{spec['model']}-fold{spec['fold']}",
