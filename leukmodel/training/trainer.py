@@ -254,9 +254,9 @@ def prepare_items(
         features = expression = None
         if USES_IMAGES[model_name]:
             if sid not in bags:
-                raise CohortError(
-                    "no feature bag for this sample", row=sid, expected="a bag per sample (run featurize first)"
-                )
+                skipped = getattr(bags, "skipped", {})
+                reason = f"no tiles ({skipped[sid]})" if sid in skipped else "no feature bag for this sample"
+                raise CohortError(reason, row=sid, expected="a bag with tiles for every sample (run featurize first)")
             features = torch.tensor(np.asarray(bags[sid].features))
             if features.shape[0] == 0:
                 raise CohortError("the sample's bag has no tiles", row=sid, expected="at least one foreground tile")
@@ -277,14 +277,16 @@ def fit(
 ) -> tuple[list[dict[str, float]], int]:
     """AdamW, one bag per step, at most ``max_tiles_per_bag`` tiles drawn per bag and epoch.
 
-    Early stopping on validation macro AUC (ties broken by lower validation loss) with ``patience`` epochs;
-    the best weights are restored into ``model``. Returns the per-epoch history and the best epoch.
+    Early stopping on validation macro AUC: training stops after ``patience`` epochs without a higher AUC.
+    The weights restored into ``model`` are those of the epoch with the highest validation AUC, ties broken by
+    the lower validation loss (AUC saturates on small validation sets; the loss still tells the epochs apart).
+    Returns the per-epoch history and the best epoch.
     """
     tcfg = config.training
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=tcfg.lr, weight_decay=tcfg.weight_decay, fused=True)
     history: list[dict[str, float]] = []
-    best = (-np.inf, np.inf)
+    best_auc, best_key = -np.inf, (-np.inf, -np.inf)
     best_epoch, best_state, waited = 0, copy.deepcopy(model.state_dict()), 0
     for epoch in range(tcfg.max_epochs):
         model.train()
@@ -299,18 +301,17 @@ def fit(
             optimizer.step()
             losses.append(loss.item())
         prob, _ = predict(model, val, device)
-        record = {
-            "epoch": float(epoch),
-            "train_loss": float(np.mean(losses)),
-            **_validation(prob, val, model.n_classes),
-        }
+        record = {"epoch": float(epoch), "train_loss": float(np.mean(losses))}
+        record.update(_validation(prob, val, model.n_classes))
         history.append(record)
         if on_epoch is not None:
             on_epoch(epoch, record)
-        score = (-1.0 if np.isnan(record["val_auc"]) else record["val_auc"], record["val_loss"])
-        if score[0] > best[0] + 1e-6 or (score[0] >= best[0] - 1e-6 and score[1] < best[1]):
-            best, best_epoch, waited = score, epoch, 0
+        auc = -1.0 if np.isnan(record["val_auc"]) else record["val_auc"]
+        if (auc, -record["val_loss"]) > best_key:
+            best_key, best_epoch = (auc, -record["val_loss"]), epoch
             best_state = copy.deepcopy(model.state_dict())
+        if auc > best_auc + 1e-6:
+            best_auc, waited = auc, 0
         else:
             waited += 1
             if waited >= tcfg.patience:
