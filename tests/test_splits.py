@@ -75,3 +75,9 @@ def test_folds_table_lists_every_role():
     table = folds_table(make_folds(COHORT, 5, 0.2, seed=0), COHORT)
     assert len(table) == 5 * len(COHORT)
     assert (table.groupby("fold")["role"].value_counts().unstack() > 0).all().all()
+
+
+def test_small_training_parts_still_get_a_validation_split():
+    small = cohort({"ALL": 5, "AML": 5, "CLL": 5, "CML": 5}, samples_per_patient=1)
+    for fold in make_folds(small, 5, 0.2, seed=0):
+        assert fold.val and fold.train

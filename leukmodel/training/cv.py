@@ -133,7 +133,7 @@ class CVResult:
     def per_fold(self, metric: str = "accuracy") -> pd.DataFrame:
         """``metric`` per fold (columns) and model (rows)."""
         folds = self.metrics[(self.metrics["scope"] == "fold") & (self.metrics["metric"] == metric)]
-        table = folds.pivot(index="model", columns="fold", values="value")
+        table = folds.pivot(index="model", columns="fold", values="value").reindex(folds["model"].unique())
         table.columns = [f"fold {int(c)}" for c in table.columns]
         return table.reset_index()
 

@@ -11,6 +11,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 from leukmodel.data.cohort import Cohort
 from leukmodel.data.validate import check_folds_feasible
+from leukmodel.errors import CohortError
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,18 @@ def folds_table(folds: list[Fold], cohort: Cohort) -> pd.DataFrame:
 
 
 def _holdout(labels: np.ndarray, patients: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (train, val): the first split of a stratified grouped k-fold with k = round(1 / fraction)."""
-    n_splits = max(2, min(round(1 / fraction), len(np.unique(patients))))
+    """Indices (train, val): the first split of a stratified grouped k-fold with k = round(1 / fraction).
+
+    k is capped by the largest class (scikit-learn needs k members in some class), which enlarges the
+    validation part of very small training parts.
+    """
+    n_splits = min(round(1 / fraction), len(np.unique(patients)), int(np.bincount(labels).max()))
+    if n_splits < 2:
+        raise CohortError(
+            f"{len(labels)} sample(s) leave no room for a validation split (one sample per class)",
+            field="cv.val_fraction",
+            expected="at least two patients in some class of every training part (more patients, or fewer folds)",
+        )
     splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     with warnings.catch_warnings():
         # A class with fewer patients than splits is expected in small training parts: it is then absent

@@ -1,0 +1,45 @@
+"""``leukmodel cv``: cross-validate the fusion model and its baselines in this process."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder (default: <output_dir>/cv of the config).",
+)
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress.")
+def cv(config_path: Path, out: Path | None, progress: bool) -> None:
+    """Run the patient-grouped cross-validation of CONFIG's cv.models; write metrics and predictions.
+
+    Features missing from the cache are computed first. The output folder holds the out-of-fold predictions,
+    metrics with bootstrap 95% intervals, confusion matrices, McNemar tests, per-epoch histories, the folds,
+    summary.md and run.json (see leukmodel.training.cv), and each fold's model bundle.
+    """
+    from leukmodel.config import load_config
+    from leukmodel.data import build_cohort
+    from leukmodel.features import featurize, load_bags
+    from leukmodel.training import run_cross_validation
+    from leukmodel.training.trainer import USES_IMAGES
+
+    if progress:
+        logging.basicConfig(format="%(message)s")
+        logging.getLogger("leukmodel.training").setLevel(logging.INFO)
+    config = load_config(config_path)
+    cohort = build_cohort(config)
+    bags = {}
+    if any(USES_IMAGES[m] for m in config.cv.models):
+        images = list(dict.fromkeys(path for sample in cohort.samples for path in sample.images))
+        featurize(images, config, progress=progress)
+        bags = load_bags(cohort, config, level="layer3" if config.training.finetune_layer4 else "pooled")
+    out = out or config.output_dir / "cv"
+    result = run_cross_validation(cohort, bags, config, out_dir=out)
+    click.echo(result.to_markdown())
+    click.echo(f"results: {out}")
