@@ -13,6 +13,7 @@ COMMANDS: dict[str, str] = {
     "synth": "leukmodel.cli.data:synth",
     "validate": "leukmodel.cli.data:validate",
     "demo": "leukmodel.cli.pipeline:demo",
+    "cv": "leukmodel.cli.cv:cv",
     "featurize": "leukmodel.cli.features:featurize",
     "predict": "leukmodel.cli.predict:predict",
 }
