@@ -16,6 +16,8 @@ COMMANDS: dict[str, str] = {
     "cv": "leukmodel.cli.cv:cv",
     "featurize": "leukmodel.cli.features:featurize",
     "predict": "leukmodel.cli.predict:predict",
+    "explain": "leukmodel.cli.explain:explain",
+    "report": "leukmodel.cli.explain:report",
 }
 
 

@@ -51,11 +51,22 @@ class OutOfFold:
     train_ids: tuple[str, ...]
 
     def load_bundle(self) -> ModelBundle:
+        """The fold model.
+
+        Raises:
+            ArtifactError: the folder holds no fold models (cross-validation without ``cv.save_models``).
+        """
+        if not self.bundle_path.is_file():
+            raise ArtifactError(
+                "fold model not found",
+                file=self.bundle_path,
+                expected="the fold models of the run (cross-validation with cv.save_models: true)",
+            )
         return ModelBundle.load(self.bundle_path)
 
 
 def read_table(cv_dir: str | PathLike[str], name: str) -> pd.DataFrame:
-    """A table of the folder, sample and patient ids read as strings.
+    """A table of the folder, sample and patient ids read as strings (an empty file gives an empty frame).
 
     Raises:
         ArtifactError: the file is missing.
@@ -65,15 +76,18 @@ def read_table(cv_dir: str | PathLike[str], name: str) -> pd.DataFrame:
         raise ArtifactError(
             "file not found", file=path, expected=f"a cross-validation output folder holding {name} (CVResult.save)"
         )
-    return pd.read_csv(path, dtype=_ID_COLUMNS, keep_default_na=True)
+    try:
+        return pd.read_csv(path, dtype=_ID_COLUMNS)
+    except pd.errors.EmptyDataError:  # a table without rows or columns, e.g. no McNemar test
+        return pd.DataFrame()
 
 
 def out_of_fold(cv_dir: str | PathLike[str], sample_id: str, model: str) -> OutOfFold:
     """The fold, prediction, fold model and training samples of ``sample_id`` under ``model``.
 
     Raises:
-        ArtifactError: the folder lacks ``predictions.csv``, ``folds.csv`` or the fold model (run with
-            ``cv.save_models: true``), or has no prediction of ``model`` for ``sample_id``.
+        ArtifactError: the folder lacks ``predictions.csv`` or ``folds.csv``, or has no prediction of ``model``
+            for ``sample_id``.
     """
     cv_dir = Path(cv_dir)
     predictions = read_table(cv_dir, PREDICTIONS)
@@ -92,13 +106,6 @@ def out_of_fold(cv_dir: str | PathLike[str], sample_id: str, model: str) -> OutO
         )
     row = rows.iloc[0]
     fold = int(row["fold"])
-    bundle_path = cv_dir / MODELS / f"{model}-fold{fold}.pt"
-    if not bundle_path.is_file():
-        raise ArtifactError(
-            "fold model not found",
-            file=bundle_path,
-            expected="the fold models of the run (cross-validation with cv.save_models: true)",
-        )
     folds = read_table(cv_dir, FOLDS)
     train = folds[(folds["fold"] == fold) & (folds["role"] == "train")]["sample_id"]
     classes = [c[len("prob_") :] for c in predictions.columns if c.startswith("prob_")]
@@ -109,6 +116,6 @@ def out_of_fold(cv_dir: str | PathLike[str], sample_id: str, model: str) -> OutO
         label=str(row["y_true"]),
         predicted=str(row["y_pred"]),
         probabilities={c: float(row[f"prob_{c}"]) for c in classes},
-        bundle_path=bundle_path,
+        bundle_path=cv_dir / MODELS / f"{model}-fold{fold}.pt",
         train_ids=tuple(train),
     )

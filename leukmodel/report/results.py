@@ -1,0 +1,31 @@
+"""A saved cross-validation read back from its folder (the tables of :meth:`CVResult.save`, without the models)."""
+
+from __future__ import annotations
+
+import json
+from os import PathLike
+from pathlib import Path
+
+from leukmodel.explain.artifacts import ArtifactError, read_table
+from leukmodel.training.cv import CVResult
+
+TABLES = ("predictions", "metrics", "confusion", "mcnemar", "trials", "history", "folds")
+
+
+def load_cv_result(cv_dir: str | PathLike[str]) -> CVResult:
+    """The :class:`CVResult` saved in ``cv_dir`` (``bundles`` left empty: the models stay on disk).
+
+    Raises:
+        ArtifactError: a table or ``run.json`` is missing.
+    """
+    cv_dir = Path(cv_dir)
+    run_path = cv_dir / "run.json"
+    if not run_path.is_file():
+        raise ArtifactError(
+            "file not found", file=run_path, expected="a cross-validation output folder (CVResult.save)"
+        )
+    run = json.loads(run_path.read_text())
+    tables = {name: read_table(cv_dir, f"{name}.csv") for name in TABLES}
+    for name in ("metrics", "confusion"):
+        tables[name] = tables[name].astype({"fold": "Int64"})
+    return CVResult(classes=tuple(run["classes"]), run=run, **tables)
