@@ -84,3 +84,23 @@ def test_predict_names_bad_inputs(served, tmp_path, cumida_sample):
     assert "models:/nope@champion: cannot load the model in tracking URI" in result.output
     result = predict(served)
     assert result.exit_code == 2 and "give --images, --expression or both" in result.output
+
+
+def test_predict_explain_writes_the_figures_of_the_prediction(served, tmp_path):
+    sample = served.cohort.samples[3]
+    images = [arg for path in sample.images for arg in ("--images", str(path))]
+    expression = served.root / "cohort" / EXPRESSION
+    out = tmp_path / "why"
+    args = [*images, "--expression", str(expression), "--sample-id", sample.expression_id, "--explain", str(out)]
+    result = predict(served, *args, "--json")
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.output)
+    kinds = {"mil_attention", "gradcam", "genomic_to_image", "image_to_genomic", "shap_genes"}
+    assert set(record["explanations"]) == kinds
+    assert all((out / f"{kind}.png").stat().st_size > 0 for kind in kinds)
+    explanation = json.loads((out / "explanation.json").read_text())
+    assert explanation["predicted"] == record["predicted_class"] and explanation["model"] == "fusion"
+    tiles = pd.read_csv(out / "top_tiles.csv")
+    assert list(tiles["x"]) == [t["x"] for t in record["top_tiles"]]
+    genes = pd.read_csv(out / "top_genes.csv")
+    assert set(genes["probe"]) <= set(served.cohort.genes)

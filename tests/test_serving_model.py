@@ -78,6 +78,7 @@ def served_config(cohort_dir: Path, root: Path) -> Config:
     }
     values["training"] = {"max_epochs": 4, "patience": 4, "lr": 1e-3, "device": "cpu"}
     values["cv"] = {"n_folds": 2, "val_fraction": 0.25}
+    values["explain"] = {"shap_samples": 16}
     return config_from_dict(values, base_dir=cohort_dir)
 
 

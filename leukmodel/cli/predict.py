@@ -31,6 +31,12 @@ import click
 @click.option("--impute-missing", is_flag=True, help="Fill absent or NaN genes with training means (reported).")
 @click.option("--top-tiles", type=click.IntRange(min=1), help="Tiles to list by attention [default: the model's].")
 @click.option(
+    "--explain",
+    "explain_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write the prediction's explanation here: attention maps, Grad-CAM and SHAP figures with their tables.",
+)
+@click.option(
     "--tracking-uri",
     envvar="MLFLOW_TRACKING_URI",
     help="MLflow tracking URI for models:/ and runs:/ URIs [default: MLFLOW_TRACKING_URI, else MLflow's default].",
@@ -44,6 +50,7 @@ def predict(
     sample_id: str | None,
     impute_missing: bool,
     top_tiles: int | None,
+    explain_dir: Path | None,
     tracking_uri: str | None,
     device: str,
     as_json: bool,
@@ -69,6 +76,11 @@ def predict(
     sample = SampleInput(sample_id or "sample", read_images([str(p) for p in images]), profile)
     prediction = predictor.predict(sample, impute_missing=impute_missing)
     record = prediction.to_record(top_tiles or predictor.spec.top_tiles)
+    if explain_dir is not None:
+        from leukmodel.serving.explain import explain_prediction
+
+        figures = explain_prediction(predictor, prediction, sample, explain_dir, top_tiles=top_tiles)
+        record["explanations"] = {kind: str(path) for kind, path in figures.items()}
     click.echo(json.dumps(record, indent=2) if as_json else _text(record, predictor.spec.cohort))
 
 
@@ -95,4 +107,5 @@ def _text(record: dict, cohort: str) -> str:
         lines.append(f"imputed from training means: {len(genes)} gene(s): {shown}")
     tags = ", ".join(f"{k}={v}" for k, v in record["tags"].items())
     lines.append(f"trained on cohort {cohort} ({tags})")
+    lines += [f"explanation ({kind}): {path}" for kind, path in record.get("explanations", {}).items()]
     return "\n".join(lines)

@@ -46,6 +46,7 @@ class Prediction:
         probabilities: ``(C,)`` class probabilities.
         attention: ``(N,)`` MIL attention over the bag's tiles (sums to 1); empty for the genomic model.
         bag: the encoded tiles (``None`` without images).
+        expression: ``(G,)`` the profile as the model read it (aligned, imputed), ``None`` without expression.
         imputed_genes: genes filled with their training mean.
         tags: provenance of the training cohort (``pairing``, ``synthetic``).
         precision: the backbone's precision (``None`` without images).
@@ -59,6 +60,7 @@ class Prediction:
     probabilities: np.ndarray
     attention: np.ndarray
     bag: EncodedBag | None
+    expression: np.ndarray | None
     imputed_genes: list[str]
     tags: dict[str, str]
     precision: str | None

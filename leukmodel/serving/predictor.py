@@ -31,6 +31,11 @@ class Predictor:
     Samples with images and expression go to the fusion model; with images only to the image-only model, with
     expression only to the genomic-only model, and the prediction says so.
 
+    Attributes:
+        spec, bundles: as given; ``models`` holds the built models, ``extractor`` the backbone.
+        backbone_weights: the backbone state dict file (explanations rebuild the plain backbone from it).
+        precision: the backbone's precision here (the training precision, fp32 where bf16 is not native).
+
     Args:
         spec: the served model's record (``serving.json``).
         bundles: the trained models by name (those listed in ``spec.models``).
@@ -53,7 +58,8 @@ class Predictor:
         self.device = resolve_device(device, field="device")
         self.precision = spec.precision if spec.precision == "fp32" or bf16_supported(self.device) else "fp32"
         self.tiles = spec.tiles_config
-        backbone = BackboneConfig(arch=spec.backbone["arch"], weights=Path(backbone_weights))
+        self.backbone_weights = Path(backbone_weights)
+        backbone = BackboneConfig(arch=spec.backbone["arch"], weights=self.backbone_weights)
         features = FeaturesConfig(device=str(self.device), precision=self.precision, batch_size=spec.batch_size)
         self.extractor = FeatureExtractor(backbone, features)
         if self.extractor.info.weights_sha256 != spec.backbone["weights_sha256"]:
@@ -98,7 +104,7 @@ class Predictor:
             )
         bundle, model = self.bundles[name], self.models[name]
         seconds: dict[str, float] = {}
-        bag = features = expression = None
+        bag = features = expression = aligned = None
         imputed: list[str] = []
         if model.uses_images:
             bag = self.encode(sample.images, row=row, seconds=seconds)
@@ -129,6 +135,7 @@ class Predictor:
             probabilities=probabilities,
             attention=attention,
             bag=bag,
+            expression=None if aligned is None else aligned.values,
             imputed_genes=imputed,
             tags=dict(self.spec.tags),
             precision=self.precision if bag is not None else None,

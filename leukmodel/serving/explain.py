@@ -1,0 +1,194 @@
+"""Explanation figures of a served prediction, made with :mod:`leukmodel.explain` on the prediction's own bag.
+
+Files written into the output folder::
+
+    explanation.json        sample, predicted class, probabilities, model, missing modality, figures and captions
+    mil_attention.png       MIL attention over the tiles, on the original images       (image models)
+    gradcam.png             signed Grad-CAM (layer4) of the images' tiles, on the images (image models)
+    genomic_to_image.png    the genomic query's attention over the tiles, on the images (fusion)
+    image_to_genomic.png    tiles x genomic tokens attention heatmap                    (fusion)
+    shap_genes.png          SHAP of the top genes for the predicted class                (expression models)
+    top_tiles.csv           rank, row, image, x, y, mil_attention[, genomic_to_image]
+    top_genes.csv           class, rank, probe, symbol, shap, expression, vs_background
+
+A served model carries no training profiles, so SHAP's baseline is the training-mean profile (one background
+row) instead of a draw of training samples: the attributions explain the prediction against the average
+training sample.
+"""
+
+from __future__ import annotations
+
+import json
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from leukmodel.config import BackboneConfig
+from leukmodel.data.images import decode_rgb
+from leukmodel.explain import (
+    CAPTIONS,
+    BagAttention,
+    BagPixels,
+    bag_attention,
+    gene_attributions,
+    tile_gradcam,
+    top_genes,
+)
+from leukmodel.explain.figures import (
+    gene_bars,
+    gradcam_overlay,
+    image_to_genomic_heatmap,
+    save_figure,
+    tile_score_overlay,
+)
+from leukmodel.explain.genes import GENE_COLUMNS
+from leukmodel.explain.sample import GRADCAM_BATCH, TILE_COLUMNS, TOP_GENES, TOP_TILES
+from leukmodel.features.backbone import load_backbone
+from leukmodel.features.bags import Bag
+from leukmodel.serving.expression import training_means
+from leukmodel.serving.inputs import SampleInput
+from leukmodel.serving.prediction import Prediction
+from leukmodel.serving.predictor import Predictor
+
+EXPLANATION_JSON = "explanation.json"
+SHAP_CAPTION = (
+    "SHAP (expected gradients through the log2 / z-score / PCA layer) of the genes with the largest effect on the "
+    "predicted class's logit; baseline: the training-mean profile."
+)
+
+
+def explain_prediction(
+    predictor: Predictor,
+    prediction: Prediction,
+    sample: SampleInput,
+    out_dir: str | PathLike[str],
+    *,
+    top_tiles: int | None = None,
+) -> dict[str, Path]:
+    """Write the explanation of ``prediction`` (made by ``predictor`` for ``sample``) into ``out_dir``.
+
+    Grad-CAM runs on the served backbone's weights (in float32) through the model that answered; SHAP uses that
+    model's ``explain.shap_samples`` and ``explain.top_genes`` from its training config. Returns the figure kind
+    -> PNG path.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    bundle, model = predictor.bundles[prediction.model], predictor.models[prediction.model]
+    config = bundle.run_config
+    top_k = top_tiles or predictor.spec.top_tiles
+    device = predictor.device
+    encoded = prediction.bag
+    features = None if encoded is None else torch.from_numpy(encoded.features).to(device)
+    expression = None if prediction.expression is None else torch.from_numpy(prediction.expression).to(device)
+    attention = bag_attention(model, features, expression)
+    predicted = prediction.predicted_class
+    title = f"sample {prediction.sample_id}: predicted {predicted} ({prediction.model})"
+    figures: dict[str, Path] = {}
+    tiles_table = pd.DataFrame(columns=TILE_COLUMNS)
+    if encoded is not None:
+        bag = Bag(encoded.features, encoded.coords, encoded.image_index, tuple(Path(n) for n in encoded.images))
+        used = np.unique(encoded.image_index)
+        pixels = BagPixels(
+            {int(k): decode_rgb(sample.images[k].data, sample.images[k].name) for k in used}, encoded.tiles
+        )
+        top = np.argsort(-attention.mil, kind="stable")[:top_k]
+        tiles_table = _tiles_table(bag, attention.mil, attention.genomic_to_image_mean(), top)
+        figures.update(_attention_figures(pixels, bag, attention, top, title, out))
+        backbone, _ = load_backbone(
+            BackboneConfig(arch=predictor.spec.backbone["arch"], weights=predictor.backbone_weights)
+        )
+        rows = np.flatnonzero(np.isin(encoded.image_index, encoded.image_index[top]))
+        chunks = np.array_split(rows, max(1, -(-len(rows) // GRADCAM_BATCH)))
+        maps = np.concatenate(
+            [
+                tile_gradcam(model, backbone, features, expression, encoded.tiles[c], c, attention.predicted)
+                for c in chunks
+            ]
+        )
+        figure = gradcam_overlay(pixels, bag, rows, maps, top, title=f"Grad-CAM for {predicted} - {title}")
+        figures["gradcam"] = save_figure(figure, out / "gradcam.png")
+    genes_table = pd.DataFrame(columns=GENE_COLUMNS)
+    if expression is not None:
+        means = training_means(bundle.genomic_transform).astype(np.float32)
+        attributions = gene_attributions(
+            model,
+            features,
+            expression,
+            torch.from_numpy(means).unsqueeze(0).to(device),
+            bundle.genes,
+            predictor.spec.classes,
+            n_samples=config.explain.shap_samples,
+            seed=config.seed,
+        )
+        profile = pd.Series(prediction.expression, index=bundle.genes)
+        genes_table = top_genes(
+            attributions, profile, pd.Series(means, index=bundle.genes), {}, config.explain.top_genes
+        )
+        figure = gene_bars(
+            genes_table[genes_table["class"] == predicted],
+            title=f"Top genes for {predicted} - {title}",
+            xlabel=f"SHAP value (logit of {predicted})",
+        )
+        figures["shap_genes"] = save_figure(figure, out / "shap_genes.png")
+    tiles_table.to_csv(out / TOP_TILES, index=False)
+    genes_table.to_csv(out / TOP_GENES, index=False)
+    captions = {kind: SHAP_CAPTION if kind == "shap_genes" else CAPTIONS[kind] for kind in figures}
+    record = {
+        "sample_id": prediction.sample_id,
+        "predicted": predicted,
+        "probabilities": {c: float(p) for c, p in zip(prediction.classes, prediction.probabilities, strict=True)},
+        "model": prediction.model,
+        "missing_modality": prediction.missing_modality,
+        "imputed_genes": prediction.imputed_genes,
+        "figures": {kind: path.name for kind, path in figures.items()},
+        "captions": captions,
+    }
+    (out / EXPLANATION_JSON).write_text(json.dumps(record, indent=2))
+    return figures
+
+
+def _attention_figures(
+    pixels: BagPixels, bag: Bag, attention: BagAttention, top: np.ndarray, title: str, out: Path
+) -> dict[str, Path]:
+    n_tiles = len(bag)
+    overlay = tile_score_overlay(
+        pixels, bag, attention.mil * n_tiles, title=f"MIL attention - {title}", label="x uniform", top=len(top)
+    )
+    figures = {"mil_attention": save_figure(overlay, out / "mil_attention.png")}
+    g2i = attention.genomic_to_image_mean()
+    if g2i is not None:
+        overlay = tile_score_overlay(
+            pixels,
+            bag,
+            g2i * n_tiles,
+            title=f"Genomic -> image attention - {title}",
+            label="x uniform",
+            top=len(top),
+            cmap="viridis",
+        )
+        figures["genomic_to_image"] = save_figure(overlay, out / "genomic_to_image.png")
+        order = np.argsort(-attention.mil, kind="stable")
+        heatmap = image_to_genomic_heatmap(
+            pixels, bag, attention.image_to_genomic_mean(), order, title=f"Image -> genomic attention - {title}"
+        )
+        figures["image_to_genomic"] = save_figure(heatmap, out / "image_to_genomic.png")
+    return figures
+
+
+def _tiles_table(bag: Bag, mil: np.ndarray, g2i: np.ndarray | None, top: np.ndarray) -> pd.DataFrame:
+    table = pd.DataFrame(
+        {
+            "rank": np.arange(1, len(top) + 1),
+            "row": top,
+            "image": [str(bag.images[int(bag.image_index[r])]) for r in top],
+            "x": bag.coords[top, 0],
+            "y": bag.coords[top, 1],
+            "mil_attention": mil[top],
+        }
+    )
+    if g2i is not None:
+        table["genomic_to_image"] = g2i[top]
+    return table
