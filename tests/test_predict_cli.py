@@ -25,9 +25,14 @@ def predict(served: ServedModel, *args: str):
 
 def test_predict_prints_the_prediction_of_one_synthetic_patient(served):
     sample = served.cohort.samples[0]
-    images = [arg for path in sample.images for arg in ("--images", str(path))]
+    subject = "_".join(sample.images[0].name.split("_")[:2])  # UID_<patient>, C-NMC naming
+    pattern = served.root / "cohort" / "images" / "**" / f"{subject}_*.bmp"
     expression = served.root / "cohort" / EXPRESSION
-    result = predict(served, *images, "--expression", str(expression), "--sample-id", sample.expression_id)
+    args = ["--images", str(pattern), "--expression", str(expression), "--sample-id", sample.expression_id]
+    result = predict(served, *args, "--json")
+    assert result.exit_code == 0, result.output
+    assert sorted(json.loads(result.output)["images"]) == sorted(str(p) for p in sample.images)
+    result = predict(served, *args)
     assert result.exit_code == 0, result.output
     first = result.output.splitlines()[0]
     assert first.startswith(f"sample {sample.expression_id}: ")

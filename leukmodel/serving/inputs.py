@@ -6,8 +6,9 @@ table with one row per sample and these columns, all optional:
 ``sample_id``
     any string; ``row <k>`` when absent.
 ``images``
-    a list of (or one) image path, folder of images (searched recursively) or ``data:image/...;base64,...`` URI.
-    Paths are read on the machine that runs the model. Absent, empty or null: no images.
+    a list of (or one) image path, folder of images (searched recursively), glob pattern (``*``, ``?``, ``[...]``,
+    ``**``; the image files it matches) or ``data:image/...;base64,...`` URI. Paths are read on the machine that
+    runs the model. Absent, empty or null: no images.
 ``expression``
     a ``{gene: value}`` mapping, or a list of values in the order of the model's ``genes`` (``serving.json``).
     Absent or null: no expression.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import glob
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -34,6 +36,7 @@ from leukmodel.config.data import IMAGE_EXTENSIONS
 from leukmodel.errors import ExpressionError, ImageError, LeukInputError
 
 COLUMNS = ("sample_id", "images", "expression")
+GLOB = re.compile(r"[*?[]")
 DATA_URI = re.compile(r"data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?:;[^,;]*)*?;base64,(?P<data>.*)", re.DOTALL)
 
 Expression = Mapping[str, float] | Sequence[float]
@@ -57,11 +60,12 @@ class SampleInput:
 
 
 def read_images(entries: str | Sequence[str] | None, *, row: str | None = None) -> tuple[ImageInput, ...]:
-    """The images named by ``entries``: files, folders of images (recursive, sorted) and base64 data URIs.
+    """The images named by ``entries``: files, folders of images (recursive, sorted), glob patterns (the image
+    files they match, sorted) and base64 data URIs.
 
     Raises:
-        ImageError: a path does not exist or cannot be read, a folder holds no image files, or a data URI is
-            not valid base64. Messages name the path (or the request row and the entry).
+        ImageError: a path does not exist or cannot be read, a folder or pattern gives no image files, or a data
+            URI is not valid base64. Messages name the path (or the request row and the entry).
     """
     if entries is None:
         return ()
@@ -84,7 +88,7 @@ def read_images(entries: str | Sequence[str] | None, *, row: str | None = None) 
         if match is not None:
             images.append(ImageInput(f"data-uri[{k}]", _decode_base64(match["data"], row, k)))
         else:
-            images.extend(_read_path(Path(entry).expanduser()))
+            images.extend(_read_path(entry))
     return tuple(images)
 
 
@@ -122,15 +126,20 @@ def samples_from_frame(frame: pd.DataFrame) -> list[SampleInput]:
     return samples
 
 
-def _read_path(path: Path) -> list[ImageInput]:
+def _read_path(entry: str) -> list[ImageInput]:
+    path = Path(entry).expanduser()
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-        if not files:
-            raise ImageError(
-                "folder holds no image files", file=path, expected="files ending in " + ", ".join(IMAGE_EXTENSIONS)
-            )
-        return [_read_file(p) for p in files]
-    return [_read_file(path)]
+        files, what = path.rglob("*"), "folder holds"
+    elif not path.exists() and GLOB.search(entry):
+        files, what = (Path(p) for p in glob.glob(str(path), recursive=True)), "pattern matches"
+    else:
+        return [_read_file(path)]
+    images = sorted(p for p in files if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not images:
+        raise ImageError(
+            f"{what} no image files", file=entry, expected="files ending in " + ", ".join(IMAGE_EXTENSIONS)
+        )
+    return [_read_file(p) for p in images]
 
 
 def _read_file(path: Path) -> ImageInput:

@@ -23,12 +23,15 @@ class ModelLoadError(LeukInputError):
     """A model URI or folder that does not lead to a leukmodel model."""
 
 
-def load_predictor(model: str, *, tracking_uri: str | None = None, device: str = "auto") -> Predictor:
-    """The :class:`Predictor` of a logged leukmodel pyfunc.
+def load_predictor(
+    model: str, *, tracking_uri: str | None = None, device: str = "auto", warm_up: bool = False
+) -> Predictor:
+    """The :class:`Predictor` of a logged leukmodel pyfunc, on ``device``.
 
     ``tracking_uri`` (else ``MLFLOW_TRACKING_URI``, else MLflow's default, ``sqlite:///mlflow.db`` in the
     working directory) is used to resolve ``models:/`` and ``runs:/`` URIs; a SQLite database that does not
-    exist is an error rather than a new empty one.
+    exist is an error rather than a new empty one. ``warm_up`` runs one backbone batch at load, as a server
+    does; a one-shot prediction is faster without it.
 
     Raises:
         ModelLoadError: the URI names no model in that tracking server, the folder holds no MLflow model, or the
@@ -50,7 +53,7 @@ def load_predictor(model: str, *, tracking_uri: str | None = None, device: str =
     mlflow.set_tracking_uri(uri)
     try:
         loaded = mlflow.pyfunc.load_model(
-            str(Path(model).expanduser()) if not is_uri else model, model_config={"device": device}
+            str(Path(model).expanduser()) if not is_uri else model, model_config={"device": device, "warm_up": warm_up}
         )
     except (MlflowException, OSError) as exc:
         message = exc.message if isinstance(exc, MlflowException) else str(exc)

@@ -108,7 +108,7 @@ def log_model(
             signature=signature(spec.top_tiles),
             input_example=example,
             pip_requirements=_requirements(),
-            model_config={"device": "auto"},
+            model_config={"device": "auto", "warm_up": True},
             metadata={
                 "leukmodel": {
                     "format": spec.format,

@@ -27,17 +27,19 @@ class LeukPyfunc(mlflow.pyfunc.PythonModel):
     <leukmodel.serving.prediction.Prediction.to_record>`).
 
     Params: ``impute_missing`` (fill absent or NaN genes with training means, reported per record) and
-    ``top_tiles`` (how many tiles to list). ``model_config={"device": ...}`` at load picks the device
-    (default ``auto``). Input errors are raised as MLflow ``INVALID_PARAMETER_VALUE`` (HTTP 400) with the named
-    message.
+    ``top_tiles`` (how many tiles to list). ``model_config`` at load: ``device`` (default ``auto``) and
+    ``warm_up`` (default true: one backbone batch at load, so a server's first request is as fast as the next;
+    a one-shot prediction turns it off). Input errors are raised as MLflow ``INVALID_PARAMETER_VALUE`` (HTTP 400)
+    with the named message.
     """
 
     predictor: Predictor
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
-        device = (context.model_config or {}).get("device", "auto")
-        self.predictor = Predictor.from_artifacts(context.artifacts, device)
-        self.predictor.warm_up()
+        config = context.model_config or {}
+        self.predictor = Predictor.from_artifacts(context.artifacts, config.get("device", "auto"))
+        if config.get("warm_up", True):
+            self.predictor.warm_up()
 
     def predict(
         self, context: mlflow.pyfunc.PythonModelContext, model_input: pd.DataFrame, params: dict[str, Any] | None = None
