@@ -14,6 +14,7 @@ COMMANDS: dict[str, str] = {
     "validate": "leukmodel.cli.data:validate",
     "demo": "leukmodel.cli.pipeline:demo",
     "cv": "leukmodel.cli.cv:cv",
+    "run": "leukmodel.cli.pipeline:run",
     "featurize": "leukmodel.cli.features:featurize",
     "predict": "leukmodel.cli.predict:predict",
     "explain": "leukmodel.cli.explain:explain",

@@ -11,9 +11,11 @@ Parent run (one per cross-validation), artifacts::
     figures/roc_<model>.png             one-vs-rest ROC curves, out of fold
     figures/confusion_<model>.png       out-of-fold confusion matrix
     final/<model>.pt                    the models trained on the whole cohort for registration
-    model/                              the MLflow pyfunc (images + expression in, probabilities + attention out)
     explanations/<sample_id>/           Grad-CAM, SHAP and attention figures of one sample
     report/report.html                  the self-contained HTML report
+
+The registered pyfunc (images + expression in, probabilities + attention out) is an MLflow 3 *logged model*
+named ``model``, linked to the parent run (``models:/<model id>``; the registry's versions point at it).
 
 Tags on the parent and every child run (``leukmodel.`` prefix): kind (cross_validation | trial), cohort,
 pairing, synthetic, pretrained, backbone, backbone_weights, config_fingerprint; child runs also model, fold

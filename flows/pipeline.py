@@ -1,0 +1,51 @@
+"""The end-to-end pipeline: cohort -> features -> cross-validation -> explanations -> registered model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prefect import flow
+from prefect.logging import get_run_logger
+
+from flows.common import resolve_config
+from leukmodel.config import Config
+from leukmodel.distributed import ray_session
+from leukmodel.tracking.registry import Registration
+from tasks.data import generate_synthetic, ingest
+from tasks.explain import explain_run
+from tasks.features import featurize_cohort
+from tasks.register import finish, register
+from tasks.training import cross_validate, train_final_models
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    """Where to look: the MLflow parent run, its tracking URI, and the registered version (if this run made one)."""
+
+    run_id: str
+    tracking_uri: str
+    registration: Registration | None
+
+
+@flow(name="pipeline")
+def pipeline(config: Config | str) -> PipelineResult:
+    """Run everything on the cohort ``config`` describes (a Config, or the path of its YAML file).
+
+    Work already done is skipped: a configured synthetic cohort is generated once, the feature cache computes only
+    missing tiles, an interrupted cross-validation resumes, and a finished one is not run again.
+    """
+    config = resolve_config(config)
+    logger = get_run_logger()
+    generate_synthetic(config)
+    cohort = ingest(config)
+    with ray_session(config) as where:
+        logger.info(where)
+        backbone_tags = featurize_cohort(cohort, config).backbone.tags() if cohort.has_images else {}
+        cv = cross_validate(cohort, config, backbone_tags)
+        if cv.finished:
+            return PipelineResult(cv.run_id, cv.tracking_uri, None)
+        explain_run(cohort, config, cv)
+        bundles = train_final_models(cohort, config, cv)
+    registration = register(bundles, config, cv)
+    finish(cv)
+    return PipelineResult(cv.run_id, cv.tracking_uri, registration)

@@ -1,0 +1,36 @@
+"""Cohort tasks: generate the synthetic cohort when configured, read and check the cohort."""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact
+from prefect.logging import get_run_logger
+
+from leukmodel.config import Config
+from leukmodel.data import Cohort, build_cohort, check_folds_feasible, check_images, summarize
+from leukmodel.data.synthetic import MARKER_NAME, write_synthetic_cohort
+
+
+@task(retries=2, retry_delay_seconds=5)
+def generate_synthetic(config: Config) -> bool:
+    """Write the configured synthetic cohort to ``synthetic.root`` unless it is there already."""
+    cfg = config.synthetic
+    if cfg is None or cfg.root is None or (cfg.root / MARKER_NAME).is_file():
+        return False
+    get_run_logger().info("writing a synthetic cohort of %d patients to %s", cfg.patients, cfg.root)
+    write_synthetic_cohort(cfg.root, cfg)
+    return True
+
+
+@task(retries=2, retry_delay_seconds=5)
+def ingest(config: Config) -> Cohort:
+    """Read, pair and check the cohort (every image decoded once); the summary goes to the log and the UI."""
+    logger = get_run_logger()
+    cohort = build_cohort(config)
+    summary = summarize(cohort).to_text()
+    logger.info("cohort\n%s", summary)
+    if cohort.has_images:
+        logger.info("%d images readable", check_images(cohort, config.tiles, progress=False))
+    check_folds_feasible(cohort, config.cv.n_folds)
+    create_markdown_artifact(f"```\n{summary}\n```", key="cohort-summary", description=f"cohort {cohort.name}")
+    return cohort

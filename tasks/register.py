@@ -1,0 +1,41 @@
+"""Logging the fusion model as an MLflow pyfunc and registering it under the champion rule."""
+
+from __future__ import annotations
+
+import mlflow
+from mlflow.tracking import MlflowClient
+from prefect import task
+from prefect.logging import get_run_logger
+
+from leukmodel.config import Config
+from leukmodel.serving import log_model
+from leukmodel.tracking.layout import MODEL
+from leukmodel.tracking.registry import Registration, register_model
+from leukmodel.tracking.results import finish_run
+from leukmodel.tracking.setup import registered_model_name
+from leukmodel.training import ModelBundle
+from leukmodel.distributed.tracked import CVRun
+
+
+@task(retries=2, retry_delay_seconds=5)
+def register(bundles: dict[str, ModelBundle], config: Config, cv: CVRun) -> Registration:
+    """Log the pyfunc (fusion + single-modality fallbacks) on the parent run, register it, apply the alias rule."""
+    logger = get_run_logger()
+    client = MlflowClient(cv.tracking_uri)
+    run = client.get_run(cv.run_id)
+    score = float(run.data.metrics["fusion.macro_f1"])
+    mlflow.set_tracking_uri(cv.tracking_uri)
+    with mlflow.start_run(run_id=cv.run_id):
+        info = log_model(bundles, config, name=MODEL)
+    tags = {k: v for k, v in run.data.tags.items() if k.startswith("leukmodel.")}
+    registration = register_model(
+        client, info.model_uri, registered_model_name(config), config.tracking.alias, score, tags, cv.run_id
+    )
+    logger.info("registered %s version %s: %s", registration.name, registration.version, registration.reason)
+    return registration
+
+
+@task
+def finish(cv: CVRun) -> None:
+    """Mark the parent run FINISHED: a later run of the same config has nothing left to do."""
+    finish_run(MlflowClient(cv.tracking_uri), cv.run_id)
