@@ -8,13 +8,13 @@ from prefect import task
 from prefect.logging import get_run_logger
 
 from leukmodel.config import Config
+from leukmodel.distributed.tracked import CVRun
 from leukmodel.serving import log_model
 from leukmodel.tracking.layout import MODEL
 from leukmodel.tracking.registry import Registration, register_model
 from leukmodel.tracking.results import finish_run
 from leukmodel.tracking.setup import registered_model_name
 from leukmodel.training import ModelBundle
-from leukmodel.distributed.tracked import CVRun
 
 
 @task(retries=2, retry_delay_seconds=5)
