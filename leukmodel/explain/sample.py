@@ -43,6 +43,7 @@ from leukmodel.explain.gradcam import tile_gradcam
 from leukmodel.explain.tiles import BagPixels, bag_pixels
 from leukmodel.features.backbone import load_backbone
 from leukmodel.features.bags import Bag
+from leukmodel.models.fusion import BagClassifier
 from leukmodel.training.bundle import ModelBundle
 from leukmodel.training.device import resolve_device
 from leukmodel.training.splits import make_folds, validation_split
@@ -216,27 +217,14 @@ def explain_sample(
     out.mkdir(parents=True, exist_ok=True)
     title = f"sample {sample_id}: true {by_id[sample_id].label}, predicted {predicted} ({bundle.model_name})"
     figures: dict[str, Path] = {}
-    top_tiles = pd.DataFrame(columns=TILE_COLUMNS)
-    gradcam = None
+    top_tiles, gradcam = pd.DataFrame(columns=TILE_COLUMNS), None
     if features is not None:
-        bag = bags[sample_id]
-        pixels = bag_pixels(bag, config.tiles)
-        top = np.argsort(-attention.mil, kind="stable")[: config.explain.top_tiles]
-        top_tiles = _top_tiles_table(bag, attention, top)
-        figures.update(_attention_figures(pixels, bag, attention, top, title, out))
         backbone = load_explanation_backbone(config) if backbone is None else backbone
-        rows = np.flatnonzero(np.isin(bag.image_index, bag.image_index[top]))
-        maps = np.concatenate(
-            [
-                tile_gradcam(model, backbone, features, expression, pixels.tiles[chunk], chunk, attention.predicted)
-                for chunk in np.array_split(rows, max(1, -(-len(rows) // GRADCAM_BATCH)))
-            ]
+        image_figures, top_tiles, gradcam = _explain_tiles(
+            model, backbone, bags[sample_id], features, expression, attention, config, predicted, title, out
         )
-        gradcam = (rows, maps)
-        figure = gradcam_overlay(pixels, bag, rows, maps, top, title=f"Grad-CAM for {predicted} - {title}")
-        figures["gradcam"] = save_figure(figure, out / "gradcam.png")
-    attributions = None
-    genes_table = pd.DataFrame(columns=GENE_COLUMNS)
+        figures.update(image_figures)
+    genes_table, attributions = pd.DataFrame(columns=GENE_COLUMNS), None
     if expression is not None:
         background = _background(cohort, train_ids, config)
         attributions = gene_attributions(
@@ -275,6 +263,35 @@ def explain_sample(
     )
     explanation.write()
     return explanation
+
+
+def _explain_tiles(
+    model: BagClassifier,
+    backbone: torchvision.models.ResNet,
+    bag: Bag,
+    features: torch.Tensor,
+    expression: torch.Tensor | None,
+    attention: BagAttention,
+    config: Config,
+    predicted: str,
+    title: str,
+    out: Path,
+) -> tuple[dict[str, Path], pd.DataFrame, tuple[np.ndarray, np.ndarray]]:
+    """Attention figures, the top-tiles table and Grad-CAM of every tile of the images holding the top tiles."""
+    pixels = bag_pixels(bag, config.tiles)
+    top = np.argsort(-attention.mil, kind="stable")[: config.explain.top_tiles]
+    figures = _attention_figures(pixels, bag, attention, top, title, out)
+    rows = np.flatnonzero(np.isin(bag.image_index, bag.image_index[top]))
+    chunks = np.array_split(rows, max(1, -(-len(rows) // GRADCAM_BATCH)))
+    maps = np.concatenate(
+        [
+            tile_gradcam(model, backbone, features, expression, pixels.tiles[chunk], chunk, attention.predicted)
+            for chunk in chunks
+        ]
+    )
+    figure = gradcam_overlay(pixels, bag, rows, maps, top, title=f"Grad-CAM for {predicted} - {title}")
+    figures["gradcam"] = save_figure(figure, out / "gradcam.png")
+    return figures, _top_tiles_table(bag, attention, top), (rows, maps)
 
 
 def _attention_figures(

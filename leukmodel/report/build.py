@@ -224,7 +224,7 @@ def _sample(explanation: SampleExplanation, reason: str | None) -> str:
         tables.append(
             f"<details><summary>top genes for {escape(explanation.predicted)}</summary>" + table(genes) + "</details>"
         )
-    return f'<div class="sample">{head}{why}{"".join(figures)}{"".join(tables)}</div>'
+    return f'<div class="sample">{head}{why}<div class="pair">{"".join(figures)}</div>{"".join(tables)}</div>'
 
 
 def _footer(run: Mapping[str, Any]) -> str:

@@ -36,6 +36,8 @@ figure img { display: block; max-width: 100%; height: auto; }
 figcaption { font-size: 0.85em; color: #4a5260; margin-top: 6px; max-width: 760px; }
 .sample { background: white; border: 1px solid #d5d9e0; border-radius: 6px; padding: 8px 18px 18px; margin: 16px 0; }
 .sample figure { border: none; padding: 0; margin: 10px 0; }
+.pair { display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start; }
+.pair figure { flex: 1 1 calc(50% - 12px); max-width: calc(50% - 6px); }
 .right { color: #1f7a33; font-weight: 600; }
 .wrong { color: #b3261e; font-weight: 600; }
 details { margin: 8px 0; }
