@@ -35,7 +35,10 @@ class TrainingConfig(Section):
 
     ``finetune_layer4`` trains the backbone's layer4 end to end from cached layer3 maps (needs
     ``features.store_layer3``) instead of training on cached pooled features. ``device``: ``auto`` takes
-    CUDA when available. ``num_threads`` sets torch's CPU threads for training (``None``: torch's default).
+    CUDA when available. ``num_threads``: torch's CPU threads while a model trains (restored afterwards); one bag
+    per step is too small a problem to gain from more, and on a shared machine more threads than free cores slow
+    training many times over. Raise it for ``finetune_layer4`` on a machine of its own; ``None`` keeps torch's
+    setting.
     """
 
     lr: float = 1e-4
@@ -46,7 +49,7 @@ class TrainingConfig(Section):
     kl_lambda: float = Field(0.01, ge=0.0)
     finetune_layer4: bool = False
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
-    num_threads: int | None = Field(None, ge=1)
+    num_threads: int | None = Field(1, ge=1)
 
 
 class CVConfig(Section):

@@ -3,7 +3,7 @@
 Output folder written by :meth:`CVResult.save`::
 
     predictions.csv   out-of-fold predictions: sample_id, patient_id, fold, model, y_true, y_pred, prob_<class>...
-    metrics.csv       model, scope (oof | fold), fold, metric, value, ci_low, ci_high, n
+    metrics.csv       model, scope (oof | fold), fold, metric, value, ci_low, ci_high (out of fold only), n
     confusion.csv     model, scope, fold, true, predicted, count
     mcnemar.csv       reference vs each other model on the same samples (2x2 counts, statistic, p_value, method)
     trials.csv        one row per (model, fold): seed, best_epoch, epochs, seconds, inference s/slide, log choice
@@ -202,7 +202,11 @@ def run_cross_validation(
 
 
 def summarize(trials: Sequence[TrialResult], cohort: Cohort, config: Config) -> CVResult:
-    """Out-of-fold and per-fold metrics with bootstrap CIs, confusion matrices and McNemar tests of ``trials``."""
+    """Metrics, confusion matrices and McNemar tests of ``trials``.
+
+    Out-of-fold metrics carry bootstrap 95% intervals (``cv.bootstrap`` resamples); per-fold metrics are point
+    estimates (their spread across folds is the per-fold view).
+    """
     order = {m: i for i, m in enumerate(config.cv.models)}
     trials = sorted(trials, key=lambda t: (order.get(t.model_name, len(order)), t.fold))
     classes = list(cohort.classes)
@@ -213,7 +217,8 @@ def summarize(trials: Sequence[TrialResult], cohort: Cohort, config: Config) -> 
         for scope, fold, frame in scopes:
             y = frame["y_true"].map({c: i for i, c in enumerate(classes)}).to_numpy()
             prob = frame[[f"prob_{c}" for c in classes]].to_numpy()
-            result = classification_metrics(y, prob, classes, config.cv.bootstrap, config.seed)
+            n_bootstrap = config.cv.bootstrap if scope == "oof" else 0
+            result = classification_metrics(y, prob, classes, n_bootstrap, config.seed)
             key = {"model": model, "scope": scope, "fold": fold}
             metric_rows += [{**key, **row, "n": result.n} for row in result.table().to_dict("records")]
             confusion_rows += [

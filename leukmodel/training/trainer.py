@@ -23,7 +23,7 @@ from leukmodel.genomics.transform import GenomicTransform
 from leukmodel.models.fusion import BagClassifier, build_model
 from leukmodel.models.loss import mil_loss
 from leukmodel.models.tile_encoder import Layer4Encoder
-from leukmodel.training.device import resolve_device, seed_everything, trial_seed
+from leukmodel.training.device import resolve_device, seed_everything, torch_threads, trial_seed
 from leukmodel.training.splits import make_folds
 
 logger = logging.getLogger(__name__)
@@ -121,7 +121,8 @@ def run_trial(
     device = resolve_device(config.training.device)
     trained = train_model(model_name, cohort, bags, config, fold.train, fold.val, seed, on_epoch)
     test = prepare_items(cohort, bags, fold.test, model_name)
-    prob, seconds = predict(trained.model, test, device)
+    with torch_threads(config.training.num_threads):
+        prob, seconds = predict(trained.model, test, device)
     logger.info(
         "%s fold %d: best epoch %d of %d, %.1f s",
         model_name,
@@ -160,10 +161,7 @@ def train_model(
 ) -> TrainedModel:
     """Fit the genomic transform on ``train_ids``, then train with early stopping on ``val_ids``."""
     check_modalities(model_name, cohort)
-    tcfg = config.training
-    if tcfg.num_threads is not None:
-        torch.set_num_threads(tcfg.num_threads)
-    device = resolve_device(tcfg.device)
+    device = resolve_device(config.training.device)
     rng = seed_everything(seed)
     transform = None
     if USES_EXPRESSION[model_name]:
@@ -175,7 +173,8 @@ def train_model(
     model, feature_dim = make_model(model_name, cohort, train, config, transform)
     model.to(device)
     start = time.perf_counter()
-    history, best_epoch = fit(model, train, val, config, device, rng, on_epoch)
+    with torch_threads(config.training.num_threads):
+        history, best_epoch = fit(model, train, val, config, device, rng, on_epoch)
     return TrainedModel(model, transform, feature_dim, history, best_epoch, time.perf_counter() - start)
 
 
