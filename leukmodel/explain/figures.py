@@ -24,6 +24,8 @@ from leukmodel.features.bags import Bag
 PANEL_INCHES = 3.2
 MAX_PANELS_PER_ROW = 4
 HEATMAP_ROWS = 12
+SHARE_LIMIT = 4
+"""Attention maps are clipped at 2**-4 and 2**4 times the uniform share."""
 
 
 def save_figure(figure: Figure, path: str | PathLike[str], dpi: int = 110) -> Path:
@@ -54,34 +56,38 @@ def tile_map(
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
-def tile_score_overlay(
+def uniform_share_overlay(
     pixels: BagPixels,
     bag: Bag,
-    scores: np.ndarray,
+    shares: np.ndarray,
     *,
     title: str,
-    label: str,
     top: int,
-    cmap: str = "magma",
 ) -> Figure:
-    """Tile scores laid over the original images that hold the ``top`` highest-scoring tiles.
+    """Attention as a multiple of the uniform share (``a_j x N``) over the original images holding the ``top`` tiles.
 
-    Each pixel shows the mean score of the tiles covering it (the colour more opaque where the score is higher,
-    so the image shows through low scores), the ``top`` tiles are outlined and numbered by rank, and one panel
-    is drawn per image (ordered by its best tile).
+    The colour is the log2 of the mean share of the tiles covering each pixel: red above uniform, blue below
+    (clipped at 1/16 and 16 times), more opaque the further from uniform, so a nearly uniform map leaves the image
+    visible. The ``top`` tiles are outlined and numbered by rank; one panel per image, ordered by its best tile.
     """
-    order = np.argsort(-scores, kind="stable")
-    norm = Normalize(vmin=0.0, vmax=float(scores.max()) or 1.0)
+    order = np.argsort(-shares, kind="stable")
+    logs = np.log2(np.clip(shares, 2.0**-SHARE_LIMIT, 2.0**SHARE_LIMIT))
+    limit = max(float(np.abs(logs).max()), 0.5)
+    norm = TwoSlopeNorm(vcenter=0.0, vmin=-limit, vmax=limit)
+    colormap = colormaps["RdYlBu_r"]
     figure, axes = _panels(_images_of(bag, order[:top]), title)
-    colormap = colormaps[cmap]
     for ax, image in axes:
         rows = np.flatnonzero(bag.image_index == image)
         rgb = pixels.images[image]
-        heat = tile_map(rgb.shape[:2], bag.coords[rows], pixels.patch_size, scores[rows])
+        heat = tile_map(rgb.shape[:2], bag.coords[rows], pixels.patch_size, logs[rows])
         ax.imshow(rgb)
-        ax.imshow(_rgba(heat, colormap, norm, alpha=0.8 * np.nan_to_num(norm(heat)).clip(0, 1)))
+        ax.imshow(_rgba(heat, colormap, norm, alpha=0.8 * np.nan_to_num(np.abs(heat)) / limit))
         _outline(ax, bag, order[:top], image, pixels.patch_size)
-    figure.colorbar(ScalarMappable(norm, colormap), ax=[ax for ax, _ in axes], label=label, shrink=0.8)
+    bar = figure.colorbar(
+        ScalarMappable(norm, colormap), ax=[ax for ax, _ in axes], label="x uniform share (log scale)", shrink=0.8
+    )
+    ticks = np.arange(-np.floor(limit), np.floor(limit) + 1)
+    bar.set_ticks(ticks, labels=[f"{2.0**t:g}" if t >= 0 else f"1/{2.0**-t:g}" for t in ticks])
     return figure
 
 

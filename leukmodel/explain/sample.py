@@ -36,7 +36,7 @@ from leukmodel.explain.figures import (
     gradcam_overlay,
     image_to_genomic_heatmap,
     save_figure,
-    tile_score_overlay,
+    uniform_share_overlay,
 )
 from leukmodel.explain.genes import GENE_COLUMNS, gene_attributions, top_genes
 from leukmodel.explain.gradcam import tile_gradcam
@@ -57,8 +57,8 @@ TILE_COLUMNS = ["rank", "row", "image", "x", "y", "mil_attention"]
 
 CAPTIONS = {
     "mil_attention": (
-        "Gated-attention MIL weight of each tile, as a multiple of the uniform share 1/N, over the original images "
-        "that hold the most-attended tiles (outlined, numbered by rank)."
+        "Gated-attention MIL weight of each tile as a multiple of the uniform share 1/N (red: above, blue: below), "
+        "over the original images that hold the most-attended tiles (outlined, numbered by rank)."
     ),
     "gradcam": (
         "Grad-CAM on the backbone's layer4 of every tile of these images, for the log-probability of the predicted "
@@ -67,7 +67,7 @@ CAPTIONS = {
     ),
     "genomic_to_image": (
         "Genomic -> image cross-attention: which tiles the sample's molecular profile selects (mean over heads, "
-        "x uniform share)."
+        "as a multiple of the uniform share; near-uniform attention leaves the image uncoloured)."
     ),
     "image_to_genomic": (
         "Image -> genomic cross-attention: how each of the most-attended tiles spreads its attention over the "
@@ -298,35 +298,19 @@ def _attention_figures(
     pixels: BagPixels, bag: Bag, attention: BagAttention, top: np.ndarray, title: str, out: Path
 ) -> dict[str, Path]:
     n_tiles = len(bag)
-    figures = {
-        "mil_attention": save_figure(
-            tile_score_overlay(
-                pixels, bag, attention.mil * n_tiles, title=f"MIL attention - {title}", label="x uniform", top=len(top)
-            ),
-            out / "mil_attention.png",
-        )
-    }
+    mil = uniform_share_overlay(pixels, bag, attention.mil * n_tiles, title=f"MIL attention - {title}", top=len(top))
+    figures = {"mil_attention": save_figure(mil, out / "mil_attention.png")}
     g2i = attention.genomic_to_image_mean()
     if g2i is not None:
-        figures["genomic_to_image"] = save_figure(
-            tile_score_overlay(
-                pixels,
-                bag,
-                g2i * n_tiles,
-                title=f"Genomic -> image attention - {title}",
-                label="x uniform",
-                top=len(top),
-                cmap="viridis",
-            ),
-            out / "genomic_to_image.png",
+        figure = uniform_share_overlay(
+            pixels, bag, g2i * n_tiles, title=f"Genomic -> image attention - {title}", top=len(top)
         )
+        figures["genomic_to_image"] = save_figure(figure, out / "genomic_to_image.png")
         order = np.argsort(-attention.mil, kind="stable")
-        figures["image_to_genomic"] = save_figure(
-            image_to_genomic_heatmap(
-                pixels, bag, attention.image_to_genomic_mean(), order, title=f"Image -> genomic attention - {title}"
-            ),
-            out / "image_to_genomic.png",
+        figure = image_to_genomic_heatmap(
+            pixels, bag, attention.image_to_genomic_mean(), order, title=f"Image -> genomic attention - {title}"
         )
+        figures["image_to_genomic"] = save_figure(figure, out / "image_to_genomic.png")
     return figures
 
 
