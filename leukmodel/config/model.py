@@ -33,6 +33,9 @@ class ModelConfig(Section):
 class TrainingConfig(Section):
     """Optimisation of one model on one fold (AdamW, one bag per step, early stopping on validation AUC).
 
+    Early stopping watches the validation macro AUC: an epoch within ``auc_tolerance`` of the best AUC that lowers
+    the validation loss by more than ``loss_min_delta`` counts as better (a dozen validation samples cannot
+    resolve smaller AUC differences; see :class:`~leukmodel.training.EarlyStopping`).
     ``finetune_layer4`` trains the backbone's layer4 end to end from cached layer3 maps (needs
     ``features.store_layer3``) instead of training on cached pooled features. ``device``: ``auto`` takes
     CUDA when available. ``num_threads``: torch's CPU threads while a model trains (restored afterwards); one bag
@@ -45,6 +48,8 @@ class TrainingConfig(Section):
     weight_decay: float = 1e-5
     max_epochs: int = Field(100, ge=1)
     patience: int = Field(10, ge=1)
+    auc_tolerance: float = Field(0.05, ge=0.0)
+    loss_min_delta: float = Field(1e-3, ge=0.0)
     max_tiles_per_bag: int = Field(64, ge=1)
     kl_lambda: float = Field(0.01, ge=0.0)
     finetune_layer4: bool = False

@@ -11,6 +11,7 @@ from leukmodel.training.cv import (
     trial_specs,
 )
 from leukmodel.training.device import resolve_device, trial_seed
+from leukmodel.training.early_stopping import EarlyStopping
 from leukmodel.training.splits import Fold, folds_table, make_folds, validation_split
 from leukmodel.training.trainer import (
     BagItem,
@@ -27,6 +28,7 @@ from leukmodel.training.trainer import (
 __all__ = [
     "BagItem",
     "CVResult",
+    "EarlyStopping",
     "EpochCallback",
     "FeatureBag",
     "Fold",

@@ -24,6 +24,7 @@ from leukmodel.models.fusion import BagClassifier, build_model
 from leukmodel.models.loss import mil_loss
 from leukmodel.models.tile_encoder import Layer4Encoder
 from leukmodel.training.device import resolve_device, seed_everything, torch_threads, trial_seed
+from leukmodel.training.early_stopping import EarlyStopping
 from leukmodel.training.splits import make_folds
 
 logger = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ class TrialResult:
         predictions: the test fold, one row per sample: ``sample_id, patient_id, fold, model, y_true, y_pred``
             (class names) and ``prob_<class>`` per class.
         history: one record per epoch (``epoch, train_loss, val_loss, val_auc, val_accuracy``).
-        best_epoch: the epoch whose weights were restored (best validation AUC, then lowest validation loss).
+        best_epoch: the epoch whose weights were restored (see :class:`EarlyStopping`).
         inference_seconds_per_slide: mean model time per test bag (cached features -> prediction).
         train_seconds: wall time of training.
         genomic_transform: fitted on the fold's training samples (``None`` for the image-only model).
@@ -276,17 +277,16 @@ def fit(
 ) -> tuple[list[dict[str, float]], int]:
     """AdamW, one bag per step, at most ``max_tiles_per_bag`` tiles drawn per bag and epoch.
 
-    Early stopping on validation macro AUC: training stops after ``patience`` epochs without a higher AUC.
-    The weights restored into ``model`` are those of the epoch with the highest validation AUC, ties broken by
-    the lower validation loss (AUC saturates on small validation sets; the loss still tells the epochs apart).
-    Returns the per-epoch history and the best epoch.
+    Early stopping on validation macro AUC (:class:`EarlyStopping`: AUCs within ``auc_tolerance`` of the best
+    are ties, decided by the validation loss); the best epoch's weights are restored into ``model``. Returns the
+    per-epoch history and the best epoch.
     """
     tcfg = config.training
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=tcfg.lr, weight_decay=tcfg.weight_decay, fused=True)
     history: list[dict[str, float]] = []
-    best_auc, best_key = -np.inf, (-np.inf, -np.inf)
-    best_epoch, best_state, waited = 0, copy.deepcopy(model.state_dict()), 0
+    stopping = EarlyStopping(tcfg.patience, tcfg.auc_tolerance, tcfg.loss_min_delta)
+    best_state = copy.deepcopy(model.state_dict())
     for epoch in range(tcfg.max_epochs):
         model.train()
         losses = []
@@ -305,18 +305,12 @@ def fit(
         history.append(record)
         if on_epoch is not None:
             on_epoch(epoch, record)
-        auc = -1.0 if np.isnan(record["val_auc"]) else record["val_auc"]
-        if (auc, -record["val_loss"]) > best_key:
-            best_key, best_epoch = (auc, -record["val_loss"]), epoch
+        if stopping.step(epoch, record["val_auc"], record["val_loss"]):
             best_state = copy.deepcopy(model.state_dict())
-        if auc > best_auc + 1e-6:
-            best_auc, waited = auc, 0
-        else:
-            waited += 1
-            if waited >= tcfg.patience:
-                break
+        if stopping.should_stop:
+            break
     model.load_state_dict(best_state)
-    return history, best_epoch
+    return history, max(stopping.best_epoch, 0)
 
 
 @torch.inference_mode()
