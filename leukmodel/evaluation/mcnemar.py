@@ -76,7 +76,7 @@ def mcnemar_table(predictions: pd.DataFrame, reference: str = "fusion") -> pd.Da
     if reference not in wide.columns:
         return pd.DataFrame()
     rows = []
-    for model in [m for m in wide.columns if m != reference]:
+    for model in [m for m in predictions["model"].unique() if m != reference]:
         pair = wide[[reference, model]].dropna().astype(bool)
         result = mcnemar_test(pair[reference].to_numpy(), pair[model].to_numpy())
         rows.append(
