@@ -180,7 +180,7 @@ def main() -> None:
     print(f"device: {device} ({name}), backbone resnet50 in {predictor.precision}, {torch.get_num_threads()} threads")
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(
-        f"warm: {warm_s:.3f} s per slide of {TILES_PER_BAG} tiles (median of {len(warm)}; "
+        f"warm: {warm_s:.3f} s per slide of {TILES_PER_BAG} tiles (median of {len(warm)}, fastest {min(warm):.3f} s; "
         + ", ".join(f"{k} {v:.3f} s" for k, v in stages.items())
         + f"; backbone {TILES_PER_BAG / stages['features']:.1f} tiles/s)"
     )
@@ -191,7 +191,8 @@ def main() -> None:
         f"{statistics.median(ratios):.2f} (median of the rounds' ratios)"
     )
     print(
-        f"cold: {cold_s:.3f} s (median of {len(cold)} fresh processes; imports + load "
+        f"cold: {cold_s:.3f} s (median of {len(cold)} fresh processes, fastest {min(c['cold_s'] for c in cold):.3f} s; "
+        "imports + load "
         f"{statistics.median(c['load_s'] for c in cold):.3f} s, first prediction "
         f"{statistics.median(c['predict_s'] for c in cold):.3f} s; CPU time "
         f"{statistics.median(c['cpu_s'] for c in cold):.1f} s)"
