@@ -42,7 +42,7 @@ from leukmodel.explain.figures import (
     gradcam_overlay,
     image_to_genomic_heatmap,
     save_figure,
-    tile_score_overlay,
+    uniform_share_overlay,
 )
 from leukmodel.explain.genes import GENE_COLUMNS
 from leukmodel.explain.sample import GRADCAM_BATCH, TILE_COLUMNS, TOP_GENES, TOP_TILES
@@ -154,27 +154,19 @@ def _attention_figures(
     pixels: BagPixels, bag: Bag, attention: BagAttention, top: np.ndarray, title: str, out: Path
 ) -> dict[str, Path]:
     n_tiles = len(bag)
-    overlay = tile_score_overlay(
-        pixels, bag, attention.mil * n_tiles, title=f"MIL attention - {title}", label="x uniform", top=len(top)
-    )
-    figures = {"mil_attention": save_figure(overlay, out / "mil_attention.png")}
+    mil = uniform_share_overlay(pixels, bag, attention.mil * n_tiles, title=f"MIL attention - {title}", top=len(top))
+    figures = {"mil_attention": save_figure(mil, out / "mil_attention.png")}
     g2i = attention.genomic_to_image_mean()
     if g2i is not None:
-        overlay = tile_score_overlay(
-            pixels,
-            bag,
-            g2i * n_tiles,
-            title=f"Genomic -> image attention - {title}",
-            label="x uniform",
-            top=len(top),
-            cmap="viridis",
+        figure = uniform_share_overlay(
+            pixels, bag, g2i * n_tiles, title=f"Genomic -> image attention - {title}", top=len(top)
         )
-        figures["genomic_to_image"] = save_figure(overlay, out / "genomic_to_image.png")
+        figures["genomic_to_image"] = save_figure(figure, out / "genomic_to_image.png")
         order = np.argsort(-attention.mil, kind="stable")
-        heatmap = image_to_genomic_heatmap(
+        figure = image_to_genomic_heatmap(
             pixels, bag, attention.image_to_genomic_mean(), order, title=f"Image -> genomic attention - {title}"
         )
-        figures["image_to_genomic"] = save_figure(heatmap, out / "image_to_genomic.png")
+        figures["image_to_genomic"] = save_figure(figure, out / "image_to_genomic.png")
     return figures
 
 
