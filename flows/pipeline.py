@@ -40,12 +40,12 @@ def pipeline(config: Config | str) -> PipelineResult:
     cohort = ingest(config)
     with ray_session(config) as where:
         logger.info(where)
-        backbone_tags = featurize_cohort(cohort, config).backbone.tags() if cohort.has_images else {}
-        cv = cross_validate(cohort, config, backbone_tags)
+        backbone = featurize_cohort(cohort, config).backbone if cohort.has_images else None
+        cv = cross_validate(cohort, config, backbone.tags() if backbone else {})
         if cv.finished:
             return PipelineResult(cv.run_id, cv.tracking_uri, None)
         explain_run(cohort, config, cv)
         bundles = train_final_models(cohort, config, cv)
-    registration = register(bundles, config, cv)
+    registration = register(bundles, config, cv, backbone)
     finish(cv)
     return PipelineResult(cv.run_id, cv.tracking_uri, registration)
