@@ -11,6 +11,7 @@ from leukmodel.config import ModelConfig
 from leukmodel.genomics import GenomicTransform
 from leukmodel.models import (
     BidirectionalCrossAttention,
+    FeatureStandardizer,
     GenomicEncoder,
     GenomicTokens,
     Layer4Encoder,
@@ -149,3 +150,19 @@ def test_layer4_encoder_trains_convolutions_with_frozen_batch_norm():
     assert out.attention.shape == (3,)
     out.logits.sum().backward()
     assert layer4[0].conv1.weight.grad is not None
+
+
+def test_feature_standardizer_is_identity_until_fitted_then_standardises():
+    norm = FeatureStandardizer(6)
+    features = torch.randn(40, 6) * 50 + 100
+    torch.testing.assert_close(norm(features), features)
+    norm.fit(features)
+    out = norm(features)
+    torch.testing.assert_close(out.mean(0), torch.zeros(6), atol=1e-4, rtol=0)
+    torch.testing.assert_close(out.std(0, unbiased=False), torch.ones(6), atol=1e-4, rtol=0)
+    assert set(norm.state_dict()) == {"mean", "scale"}
+    model = build_model("fusion", 3, 24, 40, SMALL)
+    assert (
+        "tile_norm.mean" in model.state_dict()
+        and "tile_norm.mean" in build_model("image", 3, 24, 40, SMALL).state_dict()
+    )

@@ -103,8 +103,8 @@ def test_on_epoch_receives_every_record():
 
 
 def test_nothing_is_fitted_on_the_test_fold():
-    """Poison the test fold (expression x 1000, tile features + 100): the transform, the weights and the
-    validation history must not move; only the test predictions may."""
+    """Poison the test fold (expression x 1000, tile features + 100): the genomic transform, the tile
+    standardisation, the weights and the validation history must not move; only the test predictions may."""
     cfg = config()
     fold = make_folds(COHORT, 3, 0.25, cfg.seed)[0]
     poisoned_expression = COHORT.expression.copy()
@@ -121,6 +121,9 @@ def test_nothing_is_fitted_on_the_test_fold():
                     getattr(clean.genomic_transform, name), getattr(dirty.genomic_transform, name)
                 )
             assert clean.genomic_transform.log_applied_ == dirty.genomic_transform.log_applied_
+        if model != "genomic":
+            train_tiles = np.concatenate([BAGS[sid].features for sid in fold.train])
+            np.testing.assert_allclose(dirty.state_dict["tile_norm.mean"].numpy(), train_tiles.mean(0), rtol=1e-5)
         assert clean.history == dirty.history
         assert clean.best_epoch == dirty.best_epoch
         for key, value in clean.state_dict.items():

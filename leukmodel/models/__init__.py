@@ -15,6 +15,7 @@ from leukmodel.models.loss import attention_kl_uniform, mil_loss
 from leukmodel.models.mil import ClassifierHead, GatedAttentionPool
 from leukmodel.models.output import ModelOutput
 from leukmodel.models.tile_encoder import Layer4Encoder
+from leukmodel.models.tile_norm import FeatureStandardizer
 
 __all__ = [
     "MODEL_NAMES",
@@ -22,6 +23,7 @@ __all__ = [
     "BidirectionalCrossAttention",
     "ClassifierHead",
     "CrossAttentionOutput",
+    "FeatureStandardizer",
     "FusionModel",
     "GatedAttentionPool",
     "GenomicEncoder",

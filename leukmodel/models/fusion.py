@@ -10,6 +10,7 @@ from leukmodel.models.cross_attention import BidirectionalCrossAttention
 from leukmodel.models.genomic import GenomicEncoder, GenomicTokens
 from leukmodel.models.mil import ClassifierHead, GatedAttentionPool
 from leukmodel.models.output import ModelOutput
+from leukmodel.models.tile_norm import FeatureStandardizer
 
 MODEL_NAMES: tuple[ModelName, ...] = ("fusion", "image", "genomic")
 
@@ -17,8 +18,9 @@ MODEL_NAMES: tuple[ModelName, ...] = ("fusion", "image", "genomic")
 class BagClassifier(nn.Module):
     """Common interface: ``forward(features (N, D) | None, expression (G,) | None) -> ModelOutput``.
 
-    ``features`` are the bag's tile features (or its layer3 maps when a ``tile_encoder`` fine-tunes layer4);
-    ``expression`` is the raw per-gene profile, which the frozen genomic projection transforms.
+    ``features`` are the bag's tile features (or its layer3 maps when a ``tile_encoder`` fine-tunes layer4),
+    standardised by the model's ``tile_norm`` (fitted on the training tiles); ``expression`` is the raw per-gene
+    profile, which the frozen genomic projection transforms.
     """
 
     name: ModelName
@@ -32,8 +34,13 @@ class BagClassifier(nn.Module):
         self.genomic_input = genomic_input
 
     def tiles(self, features: Tensor | None) -> Tensor:
+        """The bag's tile features: encoded (layer4) when fine-tuning, then standardised."""
         if features is None:
             raise ValueError(f"the {self.name} model needs the bag's tile features")
+        return self.tile_norm(self.encode_tiles(features))
+
+    def encode_tiles(self, features: Tensor) -> Tensor:
+        """Tile features before standardisation (what :class:`FeatureStandardizer` is fitted on)."""
         return features if self.tile_encoder is None else self.tile_encoder(features)
 
     def genome(self, expression: Tensor | None) -> Tensor:
@@ -59,7 +66,7 @@ class GenomicOnlyModel(BagClassifier):
 
 
 class ImageOnlyModel(BagClassifier):
-    """Baseline: the same tile features and gated attention MIL as the fusion model, no genomics."""
+    """Baseline: the same standardised tile features and gated attention MIL as the fusion model, no genomics."""
 
     name = "image"
     uses_images = True
@@ -67,6 +74,7 @@ class ImageOnlyModel(BagClassifier):
 
     def __init__(self, n_classes: int, feature_dim: int, cfg: ModelConfig, tile_encoder: nn.Module | None = None):
         super().__init__(n_classes, tile_encoder=tile_encoder)
+        self.tile_norm = FeatureStandardizer(feature_dim)
         self.pool = GatedAttentionPool(feature_dim, cfg.mil_attention_dim)
         self.head = ClassifierHead(feature_dim, n_classes, cfg.mil_hidden, cfg.dropout)
 
@@ -93,6 +101,7 @@ class FusionModel(BagClassifier):
     ):
         super().__init__(n_classes, tile_encoder=tile_encoder, genomic_input=genomic_input)
         width = cfg.attention_heads * cfg.attention_head_dim
+        self.tile_norm = FeatureStandardizer(feature_dim)
         self.encoder = GenomicEncoder(genomic_in, cfg.genomic_hidden, cfg.genomic_dim, cfg.dropout)
         self.tokens = GenomicTokens(cfg.genomic_dim, width)
         self.cross_attention = BidirectionalCrossAttention(

@@ -160,7 +160,8 @@ def train_model(
     seed: int,
     on_epoch: EpochCallback | None = None,
 ) -> TrainedModel:
-    """Fit the genomic transform on ``train_ids``, then train with early stopping on ``val_ids``."""
+    """Fit the genomic transform and the tile standardisation on ``train_ids``, then train with early stopping
+    on ``val_ids``."""
     check_modalities(model_name, cohort)
     device = resolve_device(config.training.device)
     rng = seed_everything(seed)
@@ -175,6 +176,8 @@ def train_model(
     model.to(device)
     start = time.perf_counter()
     with torch_threads(config.training.num_threads):
+        if USES_IMAGES[model_name]:
+            fit_tile_norm(model, train, device)
         history, best_epoch = fit(model, train, val, config, device, rng, on_epoch)
     return TrainedModel(model, transform, feature_dim, history, best_epoch, time.perf_counter() - start)
 
@@ -224,6 +227,15 @@ def layer4_encoder(config: Config, pretrained: bool) -> tuple[Layer4Encoder, int
     backbone = config.backbone if pretrained else config.backbone.model_copy(update={"weights": "none"})
     resnet, info = load_backbone(backbone)
     return Layer4Encoder(copy.deepcopy(resnet.layer4)), int(info.feature_dim)
+
+
+def fit_tile_norm(model: BagClassifier, items: Sequence[BagItem], device: torch.device) -> None:
+    """Fit the model's tile standardisation on every tile of the training bags ``items`` (after the tile
+    encoder, as it is before training)."""
+    model.eval()
+    with torch.inference_mode():
+        encoded = torch.cat([model.encode_tiles(_to(item.features, device)).float().cpu() for item in items])
+    model.tile_norm.fit(encoded.clone())
 
 
 def check_modalities(model_name: ModelName, cohort: Cohort) -> None:
