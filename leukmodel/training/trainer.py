@@ -235,7 +235,7 @@ def fit_tile_norm(model: BagClassifier, items: Sequence[BagItem], device: torch.
     model.eval()
     with torch.inference_mode():
         encoded = torch.cat([model.encode_tiles(_to(item.features, device)).float().cpu() for item in items])
-    model.tile_norm.fit(encoded.clone())
+    model.tile_norm.fit(encoded)
 
 
 def check_modalities(model_name: ModelName, cohort: Cohort) -> None:
