@@ -8,12 +8,15 @@
 
 Both run the same ResNet-50 weights on the same tiles after a warm-up. Speed does not depend on the weights, so
 random ones are used (no download needed). Also measures the device's matmul peak (bf16 where supported) and
-prints (b)'s fraction of the roofline at 8.2 GFLOP per 224x224 tile. The images are split into rounds, each
-running (a), (b) and the matmul in turn, so that all three see the same load on a shared machine; each round's
-call of (b) pads its last batch, as a whole run does once. Last line
+prints (b)'s fraction of the roofline at 8.2 GFLOP per 224x224 tile.
+
+On a shared machine the load changes while a benchmark runs, so the images are split into rounds, each running
+(a), (b) and the matmul in turn within seconds of each other; the figures reported are the medians of the
+per-round figures (the totals are printed too). Rounds end where the tile count is a multiple of the batch size
+where possible, so that a round, like a whole run, has no padded batch but at most its last. Last line
 ``ratio_vs_eager=X roofline_fraction=Y``.
 
-    python benchmarks/feature_extraction.py [--images 64] [--rounds 2] [--data FOLDER]
+    python benchmarks/feature_extraction.py [--images 128] [--rounds 4] [--data FOLDER]
 """
 
 from __future__ import annotations
@@ -67,6 +70,18 @@ def clam_style(images: list[Path], coords: list[np.ndarray], model: torch.nn.Mod
     return torch.cat(features).numpy(), time.perf_counter() - start
 
 
+def split_rounds(tiles_per_image: list[int], rounds: int, batch: int) -> list[range]:
+    """Consecutive image ranges of about equal tile counts, each ending on a multiple of ``batch`` if one is near."""
+    total = np.cumsum(tiles_per_image)
+    bounds = [0]
+    for r in range(1, rounds):
+        target = total[-1] * r / rounds
+        near = [i for i in range(bounds[-1] + 1, len(total)) if abs(total[i - 1] - target) <= 2 * batch]
+        bounds.append(min(near, key=lambda i: (total[i - 1] % batch, abs(total[i - 1] - target))))
+    bounds.append(len(total))
+    return [range(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
 def matmul_gflops(device: torch.device, dtype: torch.dtype, n: int = 4096, reps: int = 6) -> float:
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
@@ -102,9 +117,9 @@ def project_config(root: Path, cache: Path, args: argparse.Namespace) -> Config:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=64, help="timed images (after the warm-up images)")
+    parser.add_argument("--images", type=int, default=128, help="timed images (after the warm-up images)")
     parser.add_argument("--warmup", type=int, default=8, help="warm-up images, not timed")
-    parser.add_argument("--rounds", type=int, default=2, help="rounds of (a), (b) and matmul, in turn")
+    parser.add_argument("--rounds", type=int, default=4, help="rounds of (a), (b) and matmul, in turn")
     parser.add_argument("--image-size", type=int, default=450, help="side of the synthetic images (C-NMC: 450)")
     parser.add_argument("--data", type=Path, help="use the image files in this folder instead of synthetic ones")
     parser.add_argument("--batch-size", type=int, default=32)
@@ -136,54 +151,46 @@ def main() -> None:
         clam_style(warm, coords[: args.warmup], eager, patch, args.batch_size)
         featurize(warm, project_config(tmp, tmp / "warm-cache", args), progress=False, extractor=extractor)
 
-        eager_s = our_s = 0.0
-        eager_features, fp32_peaks, bf16_peaks = [], [], []
-        for chunk in np.array_split(np.arange(len(timed)), args.rounds):
+        rows, eager_features = [], []
+        timed_coords = coords[args.warmup :]
+        for chunk in split_rounds([len(c) for c in timed_coords], args.rounds, args.batch_size):
             paths = [timed[i] for i in chunk]
-            features, seconds = clam_style(
-                paths, [coords[args.warmup + i] for i in chunk], eager, patch, args.batch_size
-            )
-            eager_features.append(features)
-            eager_s += seconds
+            features, eager_s = clam_style(paths, [timed_coords[i] for i in chunk], eager, patch, args.batch_size)
             report = featurize(paths, config, progress=False, extractor=extractor)
             assert report.tiles == len(features), (report.tiles, len(features))
-            our_s += report.seconds
-            fp32_peaks.append(matmul_gflops(device, torch.float32))
-            if bf16_supported(device):
-                bf16_peaks.append(matmul_gflops(device, torch.bfloat16))
+            bf16 = matmul_gflops(device, torch.bfloat16) if bf16_supported(device) else float("nan")
+            fp32 = matmul_gflops(device, torch.float32, reps=3)
+            peak = bf16 if extractor.precision == "bf16" else fp32
+            rows.append((len(features), eager_s, report.seconds, fp32, bf16, peak / GFLOP_PER_TILE))
+            eager_features.append(features)
         eager_features = np.concatenate(eager_features)
-        tiles = len(eager_features)
-        fp32_peak = float(np.mean(fp32_peaks))
-        bf16_peak = float(np.mean(bf16_peaks)) if bf16_peaks else None
-        peak = bf16_peak if extractor.precision == "bf16" and bf16_peak else fp32_peak
 
         settings = cache_settings(config.tiles, extractor.info, extractor.precision)
         cache = FeatureCache(config.features.cache_dir, settings)
         ours = np.concatenate([cache.read(file_sha256(p), "pooled").features for p in timed])
         cosine = (ours * eager_features).sum(1) / np.linalg.norm(ours, axis=1) / np.linalg.norm(eager_features, axis=1)
 
-    eager_rate = tiles / eager_s
-    our_rate = tiles / our_s
-    roofline = peak / GFLOP_PER_TILE
-    ratio = our_rate / eager_rate
-    fraction = our_rate / roofline
+    table = np.array(rows)
+    tiles, eager_s, our_s = table[:, 0].sum(), table[:, 1].sum(), table[:, 2].sum()
+    eager_rates, our_rates, rooflines = table[:, 0] / table[:, 1], table[:, 0] / table[:, 2], table[:, 5]
+    ratio = float(np.median(our_rates / eager_rates))
+    fraction = float(np.median(our_rates / rooflines))
     source = f"files from {args.data}" if args.data else f"synthetic {args.image_size}x{args.image_size}, mixed styles"
+    print(f"{len(timed)} images ({source}), {int(tiles)} tiles of {patch}px, batch {args.batch_size}, device {device}")
+    header = ("round", "tiles", "(a) tiles/s", "(b) tiles/s", "ratio", "bf16 GFLOP/s", "fp32 GFLOP/s", "roofline")
+    print("".join(f"{h:>13}" for h in (*header, "fraction")))
+    for i, (n, _, _, fp32, bf16, roofline) in enumerate(rows):
+        values = (i + 1, int(n), eager_rates[i], our_rates[i], our_rates[i] / eager_rates[i], bf16, fp32, roofline)
+        print("".join(f"{v:>13.4g}" for v in (*values, our_rates[i] / roofline)))
+    print(f"(a) CLAM-style eager fp32 NCHW, total:          {eager_s:6.1f} s  {tiles / eager_s:6.1f} tiles/s")
     print(
-        f"{len(timed)} images ({source}), {tiles} tiles of {patch}px, batch {args.batch_size}, device {device}, "
-        f"{args.rounds} rounds"
-    )
-    print(f"(a) CLAM-style eager fp32 NCHW:          {eager_s:6.1f} s  {eager_rate:6.1f} tiles/s")
-    print(
-        f"(b) leukmodel featurize, files -> cache: {our_s:6.1f} s  {our_rate:6.1f} tiles/s  "
+        f"(b) leukmodel featurize, files -> cache, total: {our_s:6.1f} s  {tiles / our_s:6.1f} tiles/s  "
         f"({extractor.precision}, channels-last, {args.workers} workers)"
     )
-    print(f"ratio (b)/(a):                           {ratio:.2f}  (goal >= 3.5)")
-    bf16_text = f", bf16 {bf16_peak:.0f}" if bf16_peak else ", bf16 not native here"
-    print(f"matmul peak:                             fp32 {fp32_peak:.0f} GFLOP/s{bf16_text}")
-    print(f"roofline at {GFLOP_PER_TILE} GFLOP/tile:           {roofline:.1f} tiles/s ({extractor.precision})")
-    print(f"(b) fraction of roofline:                {fraction:.2f}  (goal >= 0.7)")
-    print(f"same features: cosine(a, b) mean {cosine.mean():.4f}, min {cosine.min():.4f}")
-    print(f"load average (1 min) before/after:       {load_before:.1f} / {os.getloadavg()[0]:.1f}")
+    print(f"ratio (b)/(a), median over rounds:              {ratio:.2f}  (goal >= 3.5)")
+    print(f"(b) fraction of the roofline, median:           {fraction:.2f}  (goal >= 0.7; {GFLOP_PER_TILE} GFLOP/tile)")
+    print(f"same features, cosine(a, b): mean {cosine.mean():.4f}, min {cosine.min():.4f}")
+    print(f"load average (1 min) before/after:              {load_before:.1f} / {os.getloadavg()[0]:.1f}")
     print(f"ratio_vs_eager={ratio:.2f} roofline_fraction={fraction:.2f}")
 
 
