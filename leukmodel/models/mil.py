@@ -8,7 +8,9 @@ from torch import Tensor, nn
 class GatedAttentionPool(nn.Module):
     """a_j = softmax_j(w^T (tanh(V f_j) * sigmoid(U f_j))), z = sum_j a_j f_j.
 
-    Returns the pooled bag feature z (D,) and the attention weights a (N,), which sum to 1.
+    Returns the pooled bag feature z (D,) and the attention weights a (N,), which sum to 1. The scoring layer
+    ``w`` starts at zero, so attention starts uniform and any preference for a tile is learned, not an accident
+    of the initialisation.
     """
 
     def __init__(self, feature_dim: int, attention_dim: int = 256):
@@ -16,6 +18,8 @@ class GatedAttentionPool(nn.Module):
         self.value = nn.Sequential(nn.Linear(feature_dim, attention_dim), nn.Tanh())
         self.gate = nn.Sequential(nn.Linear(feature_dim, attention_dim), nn.Sigmoid())
         self.score = nn.Linear(attention_dim, 1)
+        nn.init.zeros_(self.score.weight)
+        nn.init.zeros_(self.score.bias)
 
     def forward(self, features: Tensor) -> tuple[Tensor, Tensor]:
         scores = self.score(self.value(features) * self.gate(features)).squeeze(-1)
