@@ -263,3 +263,10 @@ def test_early_stopping_prefers_auc_and_breaks_near_ties_by_loss():
     assert small_gains.step(0, 1.0, 0.05) and not small_gains.step(1, 1.0, 0.045) and small_gains.should_stop
     single_class = EarlyStopping(patience=1, auc_tolerance=0.0)
     assert single_class.step(0, float("nan"), 0.5) and single_class.step(1, float("nan"), 0.4)
+
+
+def test_tile_features_can_be_used_as_they_are():
+    cfg = config(model={"standardize_tiles": False}, training={"max_epochs": 1})
+    trial = run_trial("fusion", 0, COHORT, BAGS, cfg)
+    assert not any(k.startswith("tile_norm.") for k in trial.state_dict)
+    assert ModelBundle.from_trial(trial, COHORT, cfg).build().tile_norm.__class__ is torch.nn.Identity

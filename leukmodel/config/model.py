@@ -19,7 +19,14 @@ class GenomicConfig(Section):
 
 
 class ModelConfig(Section):
-    """Sizes of the fusion model and its baselines (DESIGN.md section 5)."""
+    """Sizes of the fusion model and its baselines (DESIGN.md section 5).
+
+    ``standardize_tiles``: tile features are standardised per dimension with the statistics of the fold's
+    training tiles (frozen in the model) before the image-only and the fusion model see them. A randomly
+    initialised ResNet-50 (the offline default) gives features with means near 100 and spreads near 2, on which
+    the attention and the classifier barely train; ``false`` feeds features as they are (as CLAM does with
+    ImageNet features).
+    """
 
     genomic_hidden: list[int] = Field(default_factory=lambda: [500, 256])
     genomic_dim: int = 128
@@ -28,6 +35,7 @@ class ModelConfig(Section):
     attention_head_dim: int = 64
     mil_attention_dim: int = 256
     mil_hidden: int = 512
+    standardize_tiles: bool = True
 
 
 class TrainingConfig(Section):

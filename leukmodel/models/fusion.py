@@ -19,7 +19,8 @@ class BagClassifier(nn.Module):
     """Common interface: ``forward(features (N, D) | None, expression (G,) | None) -> ModelOutput``.
 
     ``features`` are the bag's tile features (or its layer3 maps when a ``tile_encoder`` fine-tunes layer4),
-    standardised by the model's ``tile_norm`` (fitted on the training tiles); ``expression`` is the raw per-gene
+    standardised by the model's ``tile_norm`` (fitted on the training tiles; the identity with
+    ``standardize_tiles: false``); ``expression`` is the raw per-gene
     profile, which the frozen genomic projection transforms.
     """
 
@@ -34,7 +35,7 @@ class BagClassifier(nn.Module):
         self.genomic_input = genomic_input
 
     def tiles(self, features: Tensor | None) -> Tensor:
-        """The bag's tile features: encoded (layer4) when fine-tuning, then standardised."""
+        """The bag's tile features: encoded (layer4) when fine-tuning, then standardised (when configured)."""
         if features is None:
             raise ValueError(f"the {self.name} model needs the bag's tile features")
         return self.tile_norm(self.encode_tiles(features))
@@ -74,7 +75,7 @@ class ImageOnlyModel(BagClassifier):
 
     def __init__(self, n_classes: int, feature_dim: int, cfg: ModelConfig, tile_encoder: nn.Module | None = None):
         super().__init__(n_classes, tile_encoder=tile_encoder)
-        self.tile_norm = FeatureStandardizer(feature_dim)
+        self.tile_norm = FeatureStandardizer(feature_dim) if cfg.standardize_tiles else nn.Identity()
         self.pool = GatedAttentionPool(feature_dim, cfg.mil_attention_dim)
         self.head = ClassifierHead(feature_dim, n_classes, cfg.mil_hidden, cfg.dropout)
 
@@ -101,7 +102,7 @@ class FusionModel(BagClassifier):
     ):
         super().__init__(n_classes, tile_encoder=tile_encoder, genomic_input=genomic_input)
         width = cfg.attention_heads * cfg.attention_head_dim
-        self.tile_norm = FeatureStandardizer(feature_dim)
+        self.tile_norm = FeatureStandardizer(feature_dim) if cfg.standardize_tiles else nn.Identity()
         self.encoder = GenomicEncoder(genomic_in, cfg.genomic_hidden, cfg.genomic_dim, cfg.dropout)
         self.tokens = GenomicTokens(cfg.genomic_dim, width)
         self.cross_attention = BidirectionalCrossAttention(

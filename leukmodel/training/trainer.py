@@ -176,7 +176,7 @@ def train_model(
     model.to(device)
     start = time.perf_counter()
     with torch_threads(config.training.num_threads):
-        if USES_IMAGES[model_name]:
+        if USES_IMAGES[model_name] and config.model.standardize_tiles:
             fit_tile_norm(model, train, device)
         history, best_epoch = fit(model, train, val, config, device, rng, on_epoch)
     return TrainedModel(model, transform, feature_dim, history, best_epoch, time.perf_counter() - start)
