@@ -8,7 +8,7 @@ import pytest
 
 from leukmodel.data.cohort import Cohort, Sample
 from leukmodel.errors import CohortError
-from leukmodel.training import folds_table, make_folds, validation_split
+from leukmodel.training import folds_table, make_folds, split_groups, validation_split
 
 
 def cohort(patients_per_class: dict[str, int], samples_per_patient: int = 3) -> Cohort:
@@ -81,3 +81,19 @@ def test_small_training_parts_still_get_a_validation_split():
     small = cohort({"ALL": 5, "AML": 5, "CLL": 5, "CML": 5}, samples_per_patient=1)
     for fold in make_folds(small, 5, 0.2, seed=0):
         assert fold.val and fold.train
+
+
+def test_samples_sharing_an_expression_profile_stay_together():
+    samples = [
+        Sample(s.sample_id, s.patient_id, s.label, expression_id=f"x-{s.label}-{int(s.patient_id.split('-p')[1]) // 2}")
+        for s in COHORT.samples
+    ]
+    shared = Cohort("toy", samples, COHORT.classes, pairing="label_matched")
+    profile = {s.sample_id: s.expression_id for s in samples}
+    for fold in make_folds(shared, 3, 0.2, seed=0):
+        parts = [{profile[s] for s in part} for part in (fold.train, fold.val, fold.test)]
+        assert not parts[0] & parts[1] and not parts[0] & parts[2] and not parts[1] & parts[2]
+
+
+def test_groups_are_patients_when_nothing_is_shared():
+    assert list(split_groups(COHORT)) == [s.patient_id for s in COHORT.samples]

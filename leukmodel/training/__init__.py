@@ -12,7 +12,7 @@ from leukmodel.training.cv import (
 )
 from leukmodel.training.device import resolve_device, trial_seed
 from leukmodel.training.early_stopping import EarlyStopping
-from leukmodel.training.splits import Fold, folds_table, make_folds, validation_split
+from leukmodel.training.splits import Fold, folds_table, make_folds, split_groups, validation_split
 from leukmodel.training.trainer import (
     BagItem,
     EpochCallback,
@@ -45,6 +45,7 @@ __all__ = [
     "run_cross_validation",
     "run_trial",
     "run_trials_sequentially",
+    "split_groups",
     "summarize",
     "train_final",
     "train_model",

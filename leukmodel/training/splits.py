@@ -30,12 +30,13 @@ class Fold:
 def make_folds(cohort: Cohort, n_folds: int, val_fraction: float, seed: int) -> list[Fold]:
     """Stratified ``n_folds``-fold split grouped by patient, deterministic for a given ``seed``.
 
-    No patient is in two folds, and no patient is in both the training and the validation part of a fold.
+    No patient is in two folds, and no patient is in both the training and the validation part of a fold; the
+    same holds for expression profiles (see :func:`split_groups`).
     Raises :class:`~leukmodel.errors.CohortError` when a class has fewer patients than folds.
     """
     check_folds_feasible(cohort, n_folds)
     ids = np.array(cohort.sample_ids)
-    labels, patients = cohort.labels, cohort.patients
+    labels, patients = cohort.labels, split_groups(cohort)
     outer = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     folds = []
     for index, (rest, test) in enumerate(outer.split(ids, labels, patients)):
@@ -48,8 +49,34 @@ def validation_split(cohort: Cohort, val_fraction: float, seed: int) -> tuple[li
     """A stratified, patient-grouped training/validation split of the whole cohort (for a final model)."""
     check_folds_feasible(cohort, 2)
     ids = np.array(cohort.sample_ids)
-    train, val = _holdout(cohort.labels, cohort.patients, val_fraction, seed)
+    train, val = _holdout(cohort.labels, split_groups(cohort), val_fraction, seed)
     return list(ids[train]), list(ids[val])
+
+
+def split_groups(cohort: Cohort) -> np.ndarray:
+    """The unit that a split never divides: samples that share a patient or an expression profile.
+
+    Each group is named by one of its patients, so a cohort without shared profiles is grouped by patient.
+
+    A ``label_matched`` cohort reuses a profile when a class has fewer profiles than image bags; two patients
+    sharing one must stay on the same side of every split, or the test fold would contain a training profile.
+    """
+    parent = list(range(len(cohort)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first: dict[tuple[str, str], int] = {}
+    for i, sample in enumerate(cohort.samples):
+        keys = [("patient", sample.patient_id)]
+        if sample.expression_id is not None:
+            keys.append(("expression", sample.expression_id))
+        for key in keys:
+            parent[root(i)] = root(first.setdefault(key, i))
+    return np.array([cohort.samples[root(i)].patient_id for i in range(len(cohort))])
 
 
 def folds_table(folds: list[Fold], cohort: Cohort) -> pd.DataFrame:
