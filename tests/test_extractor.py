@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from leukmodel.config import BackboneConfig, FeaturesConfig
+from leukmodel.device import resolve_device
 from leukmodel.errors import ConfigError
-from leukmodel.features import FeatureExtractor, load_backbone, resolve_device, resolve_precision, tile_tensor
+from leukmodel.features import FeatureExtractor, load_backbone, resolve_precision, tile_tensor
 from leukmodel.features.device import bf16_supported
 
 SMALL = BackboneConfig(arch="resnet18", weights="none")

@@ -13,6 +13,7 @@ import torch
 
 from leukmodel.config import config_from_dict
 from leukmodel.data.cohort import Cohort, Sample
+from leukmodel.device import resolve_device
 from leukmodel.errors import CohortError, ConfigError
 from leukmodel.training import (
     EarlyStopping,
@@ -20,7 +21,6 @@ from leukmodel.training import (
     make_folds,
     predict,
     prepare_items,
-    resolve_device,
     run_cross_validation,
     run_trial,
     train_final,
@@ -225,7 +225,7 @@ def test_missing_bag_is_a_named_error():
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error raised without CUDA")
 def test_cuda_requested_without_cuda_is_a_named_error():
     with pytest.raises(ConfigError) as err:
-        resolve_device("cuda")
+        resolve_device("cuda", field="training.device")
     assert err.value.field == "training.device"
     assert resolve_device("auto").type == "cpu"
 

@@ -28,6 +28,7 @@ import torchvision
 
 from leukmodel.config import Config
 from leukmodel.data.cohort import Cohort
+from leukmodel.device import resolve_device
 from leukmodel.errors import CohortError, ConfigError
 from leukmodel.explain.artifacts import ArtifactError
 from leukmodel.explain.attention import BagAttention, bag_attention
@@ -45,7 +46,6 @@ from leukmodel.features.backbone import load_backbone
 from leukmodel.features.bags import Bag
 from leukmodel.models.fusion import BagClassifier
 from leukmodel.training.bundle import ModelBundle
-from leukmodel.training.device import resolve_device
 from leukmodel.training.splits import make_folds, validation_split
 from leukmodel.training.trainer import prepare_items
 
@@ -206,7 +206,7 @@ def explain_sample(
         raise CohortError(f"unknown sample id '{sample_id}'", field="sample", expected=f"one of {len(by_id)} samples")
     _check_bundle(bundle, cohort)
     train_ids = _training_part(sample_id, cohort, config, bundle.fold)
-    device = resolve_device(config.training.device) if device is None else torch.device(device)
+    device = resolve_device(config.training.device, field="training.device") if device is None else torch.device(device)
     model = bundle.build(device)
     item = prepare_items(cohort, bags, [sample_id], bundle.model_name)[0]
     features = None if item.features is None else item.features.to(device)

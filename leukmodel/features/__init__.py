@@ -3,7 +3,7 @@
 from leukmodel.features.backbone import BackboneInfo, load_backbone, split_backbone
 from leukmodel.features.bags import Bag, Bags, MissingFeaturesError, load_bags
 from leukmodel.features.cache import FeatureCache, cache_settings, file_sha256
-from leukmodel.features.device import resolve_device, resolve_precision
+from leukmodel.features.device import resolve_precision
 from leukmodel.features.extractor import FeatureExtractor, tile_tensor
 from leukmodel.features.featurize import FeaturizeReport, SkippedImage, featurize
 from leukmodel.features.hdf5 import BagFileError, read_h5_bag, write_h5_bag
@@ -24,7 +24,6 @@ __all__ = [
     "load_backbone",
     "load_bags",
     "read_h5_bag",
-    "resolve_device",
     "resolve_precision",
     "split_backbone",
     "tile_tensor",

@@ -11,10 +11,11 @@ import numpy as np
 
 from leukmodel.config import Config
 from leukmodel.data.cohort import Cohort
+from leukmodel.device import resolve_device
 from leukmodel.errors import LeukInputError
 from leukmodel.features.backbone import load_backbone
 from leukmodel.features.cache import FeatureCache, Level, cache_settings, file_sha256
-from leukmodel.features.device import resolve_device, resolve_precision
+from leukmodel.features.device import resolve_precision
 from leukmodel.features.hdf5 import read_h5_bag
 from leukmodel.preprocessing import NoForegroundError
 

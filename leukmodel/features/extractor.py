@@ -12,8 +12,9 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from leukmodel.config import BackboneConfig, Config, FeaturesConfig
+from leukmodel.device import resolve_device
 from leukmodel.features.backbone import BackboneInfo, load_backbone, split_backbone
-from leukmodel.features.device import resolve_device, resolve_precision
+from leukmodel.features.device import resolve_precision
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -18,10 +18,11 @@ from tqdm.auto import tqdm
 
 from leukmodel.config import Config, TilesConfig
 from leukmodel.data.images import decode_rgb
+from leukmodel.device import resolve_device
 from leukmodel.errors import ImageError, LeukInputError
 from leukmodel.features.backbone import BackboneInfo, load_backbone
 from leukmodel.features.cache import FeatureCache, Level, cache_settings, file_sha256
-from leukmodel.features.device import resolve_device, resolve_precision
+from leukmodel.features.device import resolve_precision
 from leukmodel.features.extractor import FeatureExtractor
 from leukmodel.preprocessing import NO_FOREGROUND_EXPECTED, NoForegroundError, Tiles, tile_image
 

@@ -45,7 +45,7 @@ from leukmodel.explain.figures import (
     uniform_share_overlay,
 )
 from leukmodel.explain.genes import GENE_COLUMNS
-from leukmodel.explain.sample import GRADCAM_BATCH, TILE_COLUMNS, TOP_GENES, TOP_TILES
+from leukmodel.explain.sample import EXPLANATION_JSON, GRADCAM_BATCH, TILE_COLUMNS, TOP_GENES, TOP_TILES
 from leukmodel.features.backbone import load_backbone
 from leukmodel.features.bags import Bag
 from leukmodel.serving.expression import training_means
@@ -53,7 +53,6 @@ from leukmodel.serving.inputs import SampleInput
 from leukmodel.serving.prediction import Prediction
 from leukmodel.serving.predictor import Predictor
 
-EXPLANATION_JSON = "explanation.json"
 SHAP_CAPTION = (
     "SHAP (expected gradients through the log2 / z-score / PCA layer) of the genes with the largest effect on the "
     "predicted class's logit; baseline: the training-mean profile."

@@ -18,9 +18,10 @@ from mlflow.models.model import ModelInfo
 import leukmodel
 from leukmodel.config import Config
 from leukmodel.data.synthetic.cells import GIEMSA, draw_image
+from leukmodel.device import resolve_device
 from leukmodel.errors import ConfigError
 from leukmodel.features.backbone import BackboneInfo, load_backbone
-from leukmodel.features.device import resolve_device, resolve_precision
+from leukmodel.features.device import resolve_precision
 from leukmodel.serving.expression import training_means
 from leukmodel.serving.inputs import SampleInput, read_images
 from leukmodel.serving.predictor import Predictor

@@ -13,8 +13,9 @@ import torch
 from leukmodel.config import BackboneConfig, FeaturesConfig
 from leukmodel.config.model import ModelName
 from leukmodel.data.images import decode_rgb
+from leukmodel.device import resolve_device
 from leukmodel.errors import ConfigError, LeukInputError
-from leukmodel.features.device import bf16_supported, resolve_device
+from leukmodel.features.device import bf16_supported
 from leukmodel.features.extractor import FeatureExtractor
 from leukmodel.models.fusion import BagClassifier
 from leukmodel.preprocessing import NoForegroundError, tile_image

@@ -10,8 +10,8 @@ from leukmodel.training.cv import (
     summarize,
     trial_specs,
 )
-from leukmodel.training.device import resolve_device, trial_seed
 from leukmodel.training.early_stopping import EarlyStopping
+from leukmodel.training.seeding import trial_seed
 from leukmodel.training.splits import Fold, folds_table, make_folds, split_groups, validation_split
 from leukmodel.training.trainer import (
     BagItem,
@@ -41,7 +41,6 @@ __all__ = [
     "make_folds",
     "predict",
     "prepare_items",
-    "resolve_device",
     "run_cross_validation",
     "run_trial",
     "run_trials_sequentially",

@@ -15,7 +15,7 @@ from leukmodel.config.root import Config, config_from_dict
 from leukmodel.data.cohort import Cohort
 from leukmodel.genomics.transform import GenomicTransform
 from leukmodel.models.fusion import BagClassifier, build_model
-from leukmodel.training.device import trial_seed
+from leukmodel.training.seeding import trial_seed
 from leukmodel.training.splits import validation_split
 from leukmodel.training.trainer import EpochCallback, FeatureBag, TrialResult, layer4_encoder, train_model
 

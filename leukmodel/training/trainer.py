@@ -17,14 +17,15 @@ from torch import Tensor
 from leukmodel.config.model import ModelName
 from leukmodel.config.root import Config
 from leukmodel.data.cohort import Cohort
+from leukmodel.device import resolve_device
 from leukmodel.errors import CohortError, ConfigError
 from leukmodel.evaluation.metrics import classification_metrics
 from leukmodel.genomics.transform import GenomicTransform
 from leukmodel.models.fusion import BagClassifier, build_model
 from leukmodel.models.loss import mil_loss
 from leukmodel.models.tile_encoder import Layer4Encoder
-from leukmodel.training.device import resolve_device, seed_everything, torch_threads, trial_seed
 from leukmodel.training.early_stopping import EarlyStopping
+from leukmodel.training.seeding import seed_everything, torch_threads, trial_seed
 from leukmodel.training.splits import make_folds
 
 logger = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ def run_trial(
         raise ConfigError(f"fold {fold_index} does not exist", field="cv.n_folds", expected=f"0..{len(folds) - 1}")
     fold = folds[fold_index]
     seed = trial_seed(config.seed, fold_index)
-    device = resolve_device(config.training.device)
+    device = resolve_device(config.training.device, field="training.device")
     trained = train_model(model_name, cohort, bags, config, fold.train, fold.val, seed, on_epoch)
     test = prepare_items(cohort, bags, fold.test, model_name)
     with torch_threads(config.training.num_threads):
@@ -163,7 +164,7 @@ def train_model(
     """Fit the genomic transform and the tile standardisation on ``train_ids``, then train with early stopping
     on ``val_ids``."""
     check_modalities(model_name, cohort)
-    device = resolve_device(config.training.device)
+    device = resolve_device(config.training.device, field="training.device")
     rng = seed_everything(seed)
     transform = None
     if USES_EXPRESSION[model_name]:

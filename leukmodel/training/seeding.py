@@ -1,4 +1,4 @@
-"""Choosing the torch device and seeding a run."""
+"""Seeding a run and its trials, and the torch thread count of a block."""
 
 from __future__ import annotations
 
@@ -8,18 +8,6 @@ from contextlib import contextmanager
 
 import numpy as np
 import torch
-
-from leukmodel.errors import ConfigError
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; ``cpu``; ``cuda`` or ``cuda:N`` (an error when absent)."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("CUDA is not available on this machine", field="training.device", expected="auto or cpu")
-    return device
 
 
 def trial_seed(seed: int, fold_index: int | None) -> int:
