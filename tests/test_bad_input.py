@@ -186,7 +186,7 @@ def test_class_too_small_for_folds(tmp_path):
     )
     cohort = expression_cohort(tmp_path, f)
     check_folds_feasible(cohort, 2)
-    with pytest.raises(CohortError, match=r"class 'AML' has 2 patient\(s\), too few for 5-fold"):
+    with pytest.raises(CohortError, match=r"class 'AML' has 2 independent patient group\(s\), too few for 5-fold"):
         check_folds_feasible(cohort, 5)
 
 
@@ -250,5 +250,5 @@ def test_validate_cli_on_real_samples(cnmc_sample, cumida_sample, tmp_path):
     )
     result = CliRunner().invoke(cli, ["validate", str(tmp_path / "config.yaml")])
     assert result.exit_code != 0, result.output  # one patient per class is too few even for 2 folds
-    assert "class 'all' has 1 patient(s), too few for 2-fold" in result.output
+    assert "class 'all' has 1 independent patient group(s), too few for 2-fold" in result.output
     assert "images: all 6 readable" in result.output

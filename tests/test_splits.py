@@ -97,3 +97,17 @@ def test_samples_sharing_an_expression_profile_stay_together():
 
 def test_groups_are_patients_when_nothing_is_shared():
     assert list(split_groups(COHORT)) == [s.patient_id for s in COHORT.samples]
+
+
+def test_too_few_groups_counts_patients_linked_by_a_shared_profile_as_one():
+    """Six CLL patients that share three profiles are three independent groups: too few for five folds."""
+    samples = [
+        Sample(s.sample_id, s.patient_id, s.label, expression_id=f"x-{s.patient_id}")
+        if s.label != "CLL"
+        else Sample(s.sample_id, s.patient_id, s.label, expression_id=f"x-CLL-{int(s.patient_id.split('-p')[1]) // 2}")
+        for s in COHORT.samples
+    ]
+    shared = Cohort("toy", samples, COHORT.classes, pairing="label_matched")
+    with pytest.raises(CohortError, match=r"class 'CLL' has 3 independent patient group\(s\) \(6 patients, linked"):
+        make_folds(shared, 5, 0.2, seed=0)
+    assert len(make_folds(shared, 3, 0.2, seed=0)) == 3

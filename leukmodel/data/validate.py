@@ -9,18 +9,28 @@ from tqdm.auto import tqdm
 
 from leukmodel.config import TilesConfig
 from leukmodel.data.cohort import Cohort
+from leukmodel.data.groups import split_groups
 from leukmodel.data.images import read_rgb
 from leukmodel.errors import CohortError, ImageError
 
 
 def check_folds_feasible(cohort: Cohort, n_folds: int) -> None:
-    """Every class needs at least ``n_folds`` patients for a stratified, patient-grouped split."""
-    for label, patients in cohort.patient_counts().items():
-        if patients < n_folds:
+    """Every class needs at least ``n_folds`` split groups (patients, merged where they share an expression
+    profile, see :func:`~leukmodel.data.groups.split_groups`) for a stratified, grouped split."""
+    groups, labels, patients = split_groups(cohort), cohort.labels, cohort.patient_counts()
+    for index, label in enumerate(cohort.classes):
+        n_groups = len(set(groups[labels == index]))
+        if n_groups < n_folds:
+            shared = (
+                f" ({patients[label]} patients, linked by shared expression profiles)"
+                if n_groups < patients[label]
+                else ""
+            )
             raise CohortError(
-                f"class '{label}' has {patients} patient(s), too few for {n_folds}-fold cross-validation",
+                f"class '{label}' has {n_groups} independent patient group(s){shared}, too few for "
+                f"{n_folds}-fold cross-validation",
                 field="cv.n_folds",
-                expected=f"at least {n_folds} patients per class (or fewer folds)",
+                expected=f"at least {n_folds} patients per class that share no expression profile (or fewer folds)",
             )
 
 
