@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,13 @@ from leukmodel.features import load_backbone, split_backbone
 
 @pytest.fixture()
 def offline_hub(tmp_path, monkeypatch):
-    """An empty torchvision weights cache and no route to the internet (a proxy that refuses connections)."""
+    """An empty torchvision weights cache and no route to the internet (a proxy that refuses connections).
+
+    urllib builds its global opener, proxies included, on the first ``urlopen`` of the process; it is reset here so
+    the refusing proxy neither comes from an earlier opener nor outlives this test (later tests poll loopback
+    servers with ``urlopen``).
+    """
+    monkeypatch.setattr(urllib.request, "_opener", None)
     hub = tmp_path / "hub"
     old = torch.hub.get_dir()
     torch.hub.set_dir(str(hub))
