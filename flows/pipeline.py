@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mlflow.tracking import MlflowClient
 from prefect import flow
 from prefect.logging import get_run_logger
 
 from flows.common import resolve_config
 from leukmodel.config import Config
 from leukmodel.distributed import ray_session
-from leukmodel.tracking.registry import Registration
+from leukmodel.tracking.registry import Registration, find_registration
+from leukmodel.tracking.setup import registered_model_name
 from tasks.data import generate_synthetic, ingest
 from tasks.explain import explain_run
 from tasks.features import featurize_cohort
@@ -20,7 +22,7 @@ from tasks.training import cross_validate, train_final_models
 
 @dataclass(frozen=True)
 class PipelineResult:
-    """Where to look: the MLflow parent run, its tracking URI, and the registered version (if this run made one)."""
+    """Where to look: the MLflow parent run, its tracking URI, and the version registered from it (if any)."""
 
     run_id: str
     tracking_uri: str
@@ -43,7 +45,9 @@ def pipeline(config: Config | str) -> PipelineResult:
         backbone = featurize_cohort(cohort, config).backbone if cohort.has_images else None
         cv = cross_validate(cohort, config, backbone.tags() if backbone else {})
         if cv.finished:
-            return PipelineResult(cv.run_id, cv.tracking_uri, None)
+            client = MlflowClient(cv.tracking_uri)
+            name, alias = registered_model_name(config), config.tracking.alias
+            return PipelineResult(cv.run_id, cv.tracking_uri, find_registration(client, name, alias, cv.run_id))
         explain_run(cohort, config, cv)
         bundles = train_final_models(cohort, config, cv)
     registration = register(bundles, config, cv, backbone)

@@ -15,10 +15,12 @@ from leukmodel.config import Config
 from leukmodel.data import Cohort
 from leukmodel.distributed import featurize_on_ray, init_ray
 from leukmodel.features import FeaturizeReport
+from leukmodel.features.cache import cache_identity
 
 
 def featurize_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
-    """The images (path, size, modification time), the settings that change features, and the cache folder."""
+    """The images (path, size, modification time), the settings that change features, and the cache folder with
+    its identity (a deleted and remade cache folder is another folder)."""
     cohort: Cohort = parameters["cohort"]
     config: Config = parameters["config"]
     digest = hashlib.sha256()
@@ -31,7 +33,7 @@ def featurize_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
         "precision": config.features.precision,
         "store_layer3": config.features.store_layer3,
         "cache_dir": str(config.features.cache_dir),
-        "cache_exists": config.features.cache_dir.is_dir(),
+        "cache_id": cache_identity(config.features.cache_dir),
     }
     digest.update(json.dumps(settings, sort_keys=True).encode())
     return digest.hexdigest()

@@ -35,6 +35,7 @@ from leukmodel.features import (
     load_bags,
     read_h5_bag,
 )
+from leukmodel.features.cache import cache_identity
 from leukmodel.preprocessing import NoForegroundError, tile_image
 
 SMALL = {"arch": "resnet18", "weights": "none"}
@@ -294,3 +295,12 @@ def test_featurize_command(cohort_config, tmp_path):
     assert "16 images: 0 cached, 16 computed" in first.output and "NOT pretrained" in first.output
     second = CliRunner().invoke(cli, ["featurize", str(path), "--no-progress"])
     assert "16 images: 16 cached, 0 computed (0 tiles, 0 forward passes)" in second.output
+
+
+def test_cache_identity_is_stable_and_changes_when_the_folder_is_remade(tmp_path):
+    root = tmp_path / "cache"
+    first = cache_identity(root)
+    assert root.is_dir() and cache_identity(root) == first
+    shutil.rmtree(root)
+    assert cache_identity(root) != first
+    assert [p.name for p in root.iterdir()] == ["cache-id"]

@@ -97,7 +97,10 @@ def test_rerunning_a_finished_pipeline_does_no_work(first_run, monkeypatch):
     state = pipeline(config, return_state=True)
     again = state.result()
 
-    assert again.run_id == result.run_id and again.registration is None
+    assert again.run_id == result.run_id
+    assert again.registration == result.registration, "the rerun reports the version registered the first time"
+    versions = client.search_model_versions(f"name='{result.registration.name}'")
+    assert len(versions) == 1, "nothing registered twice"
     assert task_states(state.state_details.flow_run_id)["featurize_cohort"] == "Cached"
     assert forward_passes == []
     assert len(client.search_runs([experiment])) == runs_before

@@ -64,7 +64,7 @@ def test_fusion_prediction_from_files_matches_the_model_on_cached_features(serve
     assert attention == sorted(attention, reverse=True) and len(attention) == 3
     assert record["n_tiles"] == len(record["tiles"]) == len(bag)
     assert record["top_tiles"][0]["image"] in images
-    assert record["tags"] == {"pairing": "paired", "synthetic": "true"}
+    assert record["tags"] == {"pairing": "paired", "synthetic": "true", "pretrained": "false"}
 
 
 def test_missing_modality_is_answered_by_the_single_modality_model_and_flagged(served, predictor):

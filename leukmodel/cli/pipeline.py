@@ -9,8 +9,10 @@ import click
 
 
 def _prefect_defaults() -> None:
-    """A temporary Prefect server may start slowly on small machines; give it time unless the user said otherwise."""
+    """Settings for Prefect's temporary server, unless the user set them: it may start slowly on small machines,
+    and it does not send anonymous usage telemetry (on a machine without internet that only logs an error)."""
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
 def _run_pipeline(config) -> None:
@@ -41,10 +43,25 @@ def where_to_look(config, result) -> str:
         f"Ray:     trial results in {experiment_path(config)}; to watch trials live in the Ray dashboard, run",
         "         `ray start --head --include-dashboard=true` first and then the pipeline with RAY_ADDRESS=auto",
         "         (dashboard at http://127.0.0.1:8265)",
-        f"predict: MLFLOW_TRACKING_URI='{uri}' leukmodel predict --model models:/<name>@champion --images ... "
-        "--expression ...",
     ]
+    if result.registration is not None:
+        lines.append(f"predict: MLFLOW_TRACKING_URI='{uri}' {predict_command(config, result.registration)}")
     return "\n".join(lines)
+
+
+def predict_command(config, registration) -> str:
+    """A ``leukmodel predict`` command on the registered model for the cohort's first sample (an example: at most
+    four of its images; with several expression files, the one that holds the sample is left to the reader)."""
+    from leukmodel.data import build_cohort
+
+    sample = build_cohort(config).samples[0]
+    words = ["leukmodel predict", f"--model 'models:/{registration.name}@{registration.alias}'"]
+    words += [f"--images '{path}'" for path in sample.images[:4]]
+    if sample.expression_id is not None and config.data.expression is not None:
+        files = config.data.expression.files
+        words.append(f"--expression '{files[0]}'" if len(files) == 1 else "--expression <its expression file>")
+        words.append(f"--sample-id '{sample.expression_id}'")
+    return " ".join(words)
 
 
 @click.command()

@@ -6,6 +6,7 @@ Layout under ``features.cache_dir``::
     <settings key>/pooled/<ab>/<image sha256>.h5   pooled features (N, D) float32 + coords (N, 2)
     <settings key>/layer3/<ab>/<image sha256>.h5   layer3 maps (N, C, h, w) float16 + coords
     <settings key>/no-foreground/<ab>/<image sha256>.json  an image without foreground, and why
+    cache-id                                       this folder's identity (:func:`cache_identity`)
 
 An entry is found by the SHA-256 of the image file's bytes (not its path or name) under the key of everything
 else that changes the features: tiling and masking parameters, the normalisation, the backbone's architecture
@@ -19,6 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import uuid
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -28,7 +31,7 @@ import numpy as np
 
 from leukmodel.config.features import TilesConfig
 from leukmodel.errors import ImageError
-from leukmodel.features.atomic import remove_orphans, write_atomic
+from leukmodel.features.atomic import TMP_SUFFIX, remove_orphans, write_atomic
 from leukmodel.features.backbone import BackboneInfo
 from leukmodel.features.extractor import IMAGENET_MEAN, IMAGENET_STD
 from leukmodel.features.hdf5 import read_h5_bag, write_h5_bag
@@ -70,6 +73,26 @@ class CacheEntry:
     features: np.ndarray
     coords: np.ndarray
     attrs: dict[str, Any]
+
+
+def cache_identity(root: str | PathLike[str]) -> str:
+    """A random id written once into the cache folder ``root`` (created if absent) and read back ever after.
+
+    A cache folder that is deleted and made again gets a new id, so whatever remembers "this cache was filled"
+    (the Prefect task cache of the featurize step) can tell that folder from the one it filled.
+    """
+    path = Path(root) / "cache-id"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".cache-id.{os.getpid()}.{uuid.uuid4().hex[:8]}{TMP_SUFFIX}")
+        tmp.write_text(uuid.uuid4().hex)
+        try:
+            os.link(tmp, path)  # creates the id only if no other process did first
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+    return path.read_text().strip()
 
 
 class FeatureCache:

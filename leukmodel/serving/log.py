@@ -82,7 +82,7 @@ def log_model(
     expression_bundle = next((b for b in bundles.values() if b.genomic_transform is not None), None)
     spec = ServingSpec(
         cohort=config.name,
-        tags=dict(first.tags),
+        tags={**first.tags, "pretrained": info.tags()["pretrained"]},
         classes=list(first.classes),
         genes=[] if expression_bundle is None else list(expression_bundle.genes),
         models=[m for m in MODEL_KEYS if m in bundles],

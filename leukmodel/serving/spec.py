@@ -33,7 +33,8 @@ class ServingSpec:
 
     Attributes:
         cohort: the name of the cohort the models were trained on.
-        tags: the cohort's provenance flags (``pairing``, ``synthetic``), carried by every prediction.
+        tags: provenance flags (the cohort's ``pairing`` and ``synthetic``, the backbone's ``pretrained``), carried
+            by every prediction.
         classes: the output order of every model.
         genes: the per-gene expression input order of the expression models (empty without them).
         models: the models present (``fusion``, ``image``, ``genomic``).

@@ -61,3 +61,21 @@ def _decide(client: MlflowClient, name: str, alias: str, score: float, tags: dic
     if score >= current_score:
         return True, f"macro F1 {score:.3f} >= {alias} v{current.version}'s {current_score:.3f}"
     return False, f"macro F1 {score:.3f} < {alias} v{current.version}'s {current_score:.3f}"
+
+
+def find_registration(client: MlflowClient, name: str, alias: str, run_id: str) -> Registration | None:
+    """The version registered from the cross-validation run ``run_id`` (the latest, if several), or ``None``."""
+    try:
+        versions = client.search_model_versions(f"name='{name}'")
+    except MlflowException:
+        return None
+    ours = [v for v in versions if v.tags.get(tag("cv_run_id")) == run_id]
+    if not ours:
+        return None
+    version = max(ours, key=lambda v: int(v.version))
+    try:
+        champion = client.get_model_version_by_alias(name, alias).version == version.version
+    except MlflowException:
+        champion = False
+    reason = version.tags.get(tag("champion_decision"), "")
+    return Registration(name, str(version.version), alias, champion, reason)
