@@ -2,7 +2,8 @@
 
 The same cohort, features, folds and models both times; only the scheduling differs:
 
-- sequential: one trial at a time, given every CPU of the machine (torch's intra-op threads use them all);
+- sequential: one trial at a time, given every CPU of the machine (torch's intra-op threads use them all:
+  ``training.num_threads`` is unset, so a trial takes the CPUs Ray assigns it);
 - concurrent: two trials at a time, one CPU (one torch thread) each.
 
 Prints both wall times and their ratio (goal: concurrent / sequential <= 0.65). Last line
@@ -54,6 +55,7 @@ def main() -> None:
         config.cv.bootstrap = 100
         config.training.max_epochs = args.epochs
         config.training.patience = args.epochs
+        config.training.num_threads = None  # a trial uses the CPUs Ray gives it (both, when sequential)
         cohort = build_cohort(config)
         featurize([p for s in cohort.samples for p in s.images], config, progress=False)
         bags = dict(load_bags(cohort, config))
