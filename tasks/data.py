@@ -8,14 +8,15 @@ from prefect.logging import get_run_logger
 
 from leukmodel.config import Config
 from leukmodel.data import Cohort, build_cohort, check_folds_feasible, check_images, summarize
-from leukmodel.data.synthetic import MARKER_NAME, write_synthetic_cohort
+from leukmodel.data.synthetic import is_written, write_synthetic_cohort
 
 
 @task(retries=2, retry_delay_seconds=5)
 def generate_synthetic(config: Config) -> bool:
-    """Write the configured synthetic cohort to ``synthetic.root`` unless it is there already."""
+    """Write the configured synthetic cohort to ``synthetic.root`` unless that very cohort is there already (a
+    synthetic cohort written with other settings is replaced; its runs and feature cache are kept)."""
     cfg = config.synthetic
-    if cfg is None or cfg.root is None or (cfg.root / MARKER_NAME).is_file():
+    if cfg is None or cfg.root is None or is_written(cfg.root, cfg):
         return False
     get_run_logger().info("writing a synthetic cohort of %d patients to %s", cfg.patients, cfg.root)
     write_synthetic_cohort(cfg.root, cfg)

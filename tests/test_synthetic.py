@@ -20,6 +20,7 @@ from leukmodel.data.synthetic import (
     class_signals,
     cohort_image,
     is_synthetic,
+    is_written,
     marker_probes,
     module_probes,
     plan_patients,
@@ -235,3 +236,12 @@ def test_class_rules_and_config_errors() -> None:
     ):
         with pytest.raises(ValueError):
             SyntheticConfig(**bad)
+
+
+def test_is_written_recognises_the_same_cohort_only(tmp_path):
+    cfg = SyntheticConfig(patients=4, images_per_patient=1, image_size=64, n_genes=60, seed=3)
+    assert not is_written(tmp_path / "c", cfg)
+    write_synthetic_cohort(tmp_path / "c", cfg)
+    assert is_written(tmp_path / "c", cfg)
+    assert not is_written(tmp_path / "c", cfg.model_copy(update={"seed": 4}))
+    assert not is_written(tmp_path / "c", cfg.model_copy(update={"patients": 8}))

@@ -82,10 +82,15 @@ def demo(out: Path, patients: int, seed: int) -> None:
     tests, explanations, the HTML report and a registered model. Prints how to open each UI afterwards.
     """
     from leukmodel.config import SyntheticConfig, load_config
-    from leukmodel.data.synthetic import write_synthetic_cohort
+    from leukmodel.data.synthetic import is_written, write_synthetic_cohort
 
-    config_path = write_synthetic_cohort(out / "cohort", SyntheticConfig(patients=patients, seed=seed))
-    click.echo(f"synthetic cohort: {config_path}")
+    cohort, cfg = out / "cohort", SyntheticConfig(patients=patients, seed=seed)
+    if is_written(cohort, cfg):
+        config_path = cohort / "config.yaml"
+        click.echo(f"synthetic cohort (already written): {config_path}")
+    else:
+        config_path = write_synthetic_cohort(cohort, cfg)
+        click.echo(f"synthetic cohort: {config_path}")
     _run_pipeline(load_config(config_path))
 
 

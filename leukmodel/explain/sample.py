@@ -280,7 +280,7 @@ def _explain_tiles(
     """Attention figures, the top-tiles table and Grad-CAM of every tile of the images holding the top tiles."""
     pixels = bag_pixels(bag, config.tiles)
     top = np.argsort(-attention.mil, kind="stable")[: config.explain.top_tiles]
-    figures = _attention_figures(pixels, bag, attention, top, title, out)
+    figures = attention_figures(pixels, bag, attention, top, title, out)
     rows = np.flatnonzero(np.isin(bag.image_index, bag.image_index[top]))
     chunks = np.array_split(rows, max(1, -(-len(rows) // GRADCAM_BATCH)))
     maps = np.concatenate(
@@ -291,12 +291,13 @@ def _explain_tiles(
     )
     figure = gradcam_overlay(pixels, bag, rows, maps, top, title=f"Grad-CAM for {predicted} - {title}")
     figures["gradcam"] = save_figure(figure, out / "gradcam.png")
-    return figures, _top_tiles_table(bag, attention, top), (rows, maps)
+    return figures, top_tiles_table(bag, attention, top), (rows, maps)
 
 
-def _attention_figures(
+def attention_figures(
     pixels: BagPixels, bag: Bag, attention: BagAttention, top: np.ndarray, title: str, out: Path
 ) -> dict[str, Path]:
+    """The MIL attention overlay and, for the fusion model, both cross-attention figures, saved under ``out``."""
     n_tiles = len(bag)
     mil = uniform_share_overlay(pixels, bag, attention.mil * n_tiles, title=f"MIL attention - {title}", top=len(top))
     figures = {"mil_attention": save_figure(mil, out / "mil_attention.png")}
@@ -314,12 +315,15 @@ def _attention_figures(
     return figures
 
 
-def _top_tiles_table(bag: Bag, attention: BagAttention, top: np.ndarray) -> pd.DataFrame:
+def top_tiles_table(bag: Bag, attention: BagAttention, top: np.ndarray, full_paths: bool = False) -> pd.DataFrame:
+    """One row per tile of ``top`` (bag rows, best first): rank, row, image (file name, or path), x, y, attention."""
     table = pd.DataFrame(
         {
             "rank": np.arange(1, len(top) + 1),
             "row": top,
-            "image": [bag.images[int(bag.image_index[r])].name for r in top],
+            "image": [
+                str(path) if full_paths else path.name for path in (bag.images[int(bag.image_index[r])] for r in top)
+            ],
             "x": bag.coords[top, 0],
             "y": bag.coords[top, 1],
             "mil_attention": attention.mil[top],

@@ -30,7 +30,6 @@ from leukmodel.config import BackboneConfig
 from leukmodel.data.images import decode_rgb
 from leukmodel.explain import (
     CAPTIONS,
-    BagAttention,
     BagPixels,
     bag_attention,
     gene_attributions,
@@ -40,12 +39,18 @@ from leukmodel.explain import (
 from leukmodel.explain.figures import (
     gene_bars,
     gradcam_overlay,
-    image_to_genomic_heatmap,
     save_figure,
-    uniform_share_overlay,
 )
 from leukmodel.explain.genes import GENE_COLUMNS
-from leukmodel.explain.sample import EXPLANATION_JSON, GRADCAM_BATCH, TILE_COLUMNS, TOP_GENES, TOP_TILES
+from leukmodel.explain.sample import (
+    EXPLANATION_JSON,
+    GRADCAM_BATCH,
+    TILE_COLUMNS,
+    TOP_GENES,
+    TOP_TILES,
+    attention_figures,
+    top_tiles_table,
+)
 from leukmodel.features.backbone import load_backbone
 from leukmodel.features.bags import Bag
 from leukmodel.serving.expression import training_means
@@ -94,8 +99,8 @@ def explain_prediction(
             {int(k): decode_rgb(sample.images[k].data, sample.images[k].name) for k in used}, encoded.tiles
         )
         top = np.argsort(-attention.mil, kind="stable")[:top_k]
-        tiles_table = _tiles_table(bag, attention.mil, attention.genomic_to_image_mean(), top)
-        figures.update(_attention_figures(pixels, bag, attention, top, title, out))
+        tiles_table = top_tiles_table(bag, attention, top, full_paths=True)
+        figures.update(attention_figures(pixels, bag, attention, top, title, out))
         backbone, _ = load_backbone(
             BackboneConfig(arch=predictor.spec.backbone["arch"], weights=predictor.backbone_weights)
         )
@@ -147,39 +152,3 @@ def explain_prediction(
     }
     (out / EXPLANATION_JSON).write_text(json.dumps(record, indent=2))
     return figures
-
-
-def _attention_figures(
-    pixels: BagPixels, bag: Bag, attention: BagAttention, top: np.ndarray, title: str, out: Path
-) -> dict[str, Path]:
-    n_tiles = len(bag)
-    mil = uniform_share_overlay(pixels, bag, attention.mil * n_tiles, title=f"MIL attention - {title}", top=len(top))
-    figures = {"mil_attention": save_figure(mil, out / "mil_attention.png")}
-    g2i = attention.genomic_to_image_mean()
-    if g2i is not None:
-        figure = uniform_share_overlay(
-            pixels, bag, g2i * n_tiles, title=f"Genomic -> image attention - {title}", top=len(top)
-        )
-        figures["genomic_to_image"] = save_figure(figure, out / "genomic_to_image.png")
-        order = np.argsort(-attention.mil, kind="stable")
-        figure = image_to_genomic_heatmap(
-            pixels, bag, attention.image_to_genomic_mean(), order, title=f"Image -> genomic attention - {title}"
-        )
-        figures["image_to_genomic"] = save_figure(figure, out / "image_to_genomic.png")
-    return figures
-
-
-def _tiles_table(bag: Bag, mil: np.ndarray, g2i: np.ndarray | None, top: np.ndarray) -> pd.DataFrame:
-    table = pd.DataFrame(
-        {
-            "rank": np.arange(1, len(top) + 1),
-            "row": top,
-            "image": [str(bag.images[int(bag.image_index[r])]) for r in top],
-            "x": bag.coords[top, 0],
-            "y": bag.coords[top, 1],
-            "mil_attention": mil[top],
-        }
-    )
-    if g2i is not None:
-        table["genomic_to_image"] = g2i[top]
-    return table

@@ -7,7 +7,7 @@ from leukmodel.data.synthetic.expression import MARKER_GENES, marker_probes, mod
 from leukmodel.data.synthetic.figure import example_grid
 from leukmodel.data.synthetic.marker import MARKER_NAME, is_synthetic
 from leukmodel.data.synthetic.plan import EXPRESSION_GROUPS, MORPHOLOGY_GROUPS, class_signals, plan_patients
-from leukmodel.data.synthetic.writer import GENERATOR_VERSION, cohort_image, write_synthetic_cohort
+from leukmodel.data.synthetic.writer import GENERATOR_VERSION, cohort_image, is_written, write_synthetic_cohort
 
 __all__ = [
     "EXPRESSION_GROUPS",
@@ -23,5 +23,6 @@ __all__ = [
     "module_probes",
     "plan_patients",
     "probe_annotation",
+    "is_written",
     "write_synthetic_cohort",
 ]

@@ -203,6 +203,21 @@ def _sample_ids(n: int) -> list[str]:
     return [f"SYN{i:0{width}d}" for i in range(1, n + 1)]
 
 
+def is_written(out: str | PathLike[str], cfg: SyntheticConfig) -> bool:
+    """Whether ``out`` already holds the cohort ``cfg`` describes, written by this generator version (its marker
+    file records both), with its ``config.yaml``: then writing it again would only change file times."""
+    out = Path(out)
+    try:
+        marker = json.loads((out / MARKER_NAME).read_text())
+    except (OSError, ValueError):
+        return False
+    return (
+        (out / CONFIG).is_file()
+        and marker.get("version") == GENERATOR_VERSION
+        and marker.get("config") == cfg.model_dump(mode="json", exclude={"root"})
+    )
+
+
 def _clear(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise LeukInputError("is a file", file=out, expected="a folder for the synthetic cohort")
