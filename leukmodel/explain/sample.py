@@ -220,8 +220,20 @@ def explain_sample(
     top_tiles, gradcam = pd.DataFrame(columns=TILE_COLUMNS), None
     if features is not None:
         backbone = load_explanation_backbone(config) if backbone is None else backbone
-        image_figures, top_tiles, gradcam = _explain_tiles(
-            model, backbone, bags[sample_id], features, expression, attention, config, predicted, title, out
+        bag = bags[sample_id]
+        top = np.argsort(-attention.mil, kind="stable")[: config.explain.top_tiles]
+        image_figures, top_tiles, gradcam = explain_tiles(
+            model,
+            backbone,
+            bag,
+            bag_pixels(bag, config.tiles),
+            features,
+            expression,
+            attention,
+            top,
+            predicted,
+            title,
+            out,
         )
         figures.update(image_figures)
     genes_table, attributions = pd.DataFrame(columns=GENE_COLUMNS), None
@@ -265,21 +277,27 @@ def explain_sample(
     return explanation
 
 
-def _explain_tiles(
+def explain_tiles(
     model: BagClassifier,
     backbone: torchvision.models.ResNet,
     bag: Bag,
+    pixels: BagPixels,
     features: torch.Tensor,
     expression: torch.Tensor | None,
     attention: BagAttention,
-    config: Config,
+    top: np.ndarray,
     predicted: str,
     title: str,
     out: Path,
+    full_paths: bool = False,
 ) -> tuple[dict[str, Path], pd.DataFrame, tuple[np.ndarray, np.ndarray]]:
-    """Attention figures, the top-tiles table and Grad-CAM of every tile of the images holding the top tiles."""
-    pixels = bag_pixels(bag, config.tiles)
-    top = np.argsort(-attention.mil, kind="stable")[: config.explain.top_tiles]
+    """Attention figures, the table of the ``top`` tiles (bag rows, best first) and Grad-CAM, for the predicted
+    class (named ``predicted``), of every tile of the images that hold them.
+
+    Returns:
+        The figures by kind, the top-tiles table (image paths in full with ``full_paths``, else file names) and
+        ``(rows, maps)``: the bag rows that Grad-CAM ran on and their ``(P, P)`` maps.
+    """
     figures = attention_figures(pixels, bag, attention, top, title, out)
     rows = np.flatnonzero(np.isin(bag.image_index, bag.image_index[top]))
     chunks = np.array_split(rows, max(1, -(-len(rows) // GRADCAM_BATCH)))
@@ -291,7 +309,7 @@ def _explain_tiles(
     )
     figure = gradcam_overlay(pixels, bag, rows, maps, top, title=f"Grad-CAM for {predicted} - {title}")
     figures["gradcam"] = save_figure(figure, out / "gradcam.png")
-    return figures, top_tiles_table(bag, attention, top), (rows, maps)
+    return figures, top_tiles_table(bag, attention, top, full_paths), (rows, maps)
 
 
 def attention_figures(

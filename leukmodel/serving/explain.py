@@ -33,23 +33,19 @@ from leukmodel.explain import (
     BagPixels,
     bag_attention,
     gene_attributions,
-    tile_gradcam,
     top_genes,
 )
 from leukmodel.explain.figures import (
     gene_bars,
-    gradcam_overlay,
     save_figure,
 )
 from leukmodel.explain.genes import GENE_COLUMNS
 from leukmodel.explain.sample import (
     EXPLANATION_JSON,
-    GRADCAM_BATCH,
     TILE_COLUMNS,
     TOP_GENES,
     TOP_TILES,
-    attention_figures,
-    top_tiles_table,
+    explain_tiles,
 )
 from leukmodel.features.backbone import load_backbone
 from leukmodel.features.bags import Bag
@@ -99,21 +95,13 @@ def explain_prediction(
             {int(k): decode_rgb(sample.images[k].data, sample.images[k].name) for k in used}, encoded.tiles
         )
         top = np.argsort(-attention.mil, kind="stable")[:top_k]
-        tiles_table = top_tiles_table(bag, attention, top, full_paths=True)
-        figures.update(attention_figures(pixels, bag, attention, top, title, out))
         backbone, _ = load_backbone(
             BackboneConfig(arch=predictor.spec.backbone["arch"], weights=predictor.backbone_weights)
         )
-        rows = np.flatnonzero(np.isin(encoded.image_index, encoded.image_index[top]))
-        chunks = np.array_split(rows, max(1, -(-len(rows) // GRADCAM_BATCH)))
-        maps = np.concatenate(
-            [
-                tile_gradcam(model, backbone, features, expression, encoded.tiles[c], c, attention.predicted)
-                for c in chunks
-            ]
+        tile_figures, tiles_table, _ = explain_tiles(
+            model, backbone, bag, pixels, features, expression, attention, top, predicted, title, out, full_paths=True
         )
-        figure = gradcam_overlay(pixels, bag, rows, maps, top, title=f"Grad-CAM for {predicted} - {title}")
-        figures["gradcam"] = save_figure(figure, out / "gradcam.png")
+        figures.update(tile_figures)
     genes_table = pd.DataFrame(columns=GENE_COLUMNS)
     if expression is not None:
         means = training_means(bundle.genomic_transform).astype(np.float32)
