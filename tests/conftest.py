@@ -1,4 +1,4 @@
-"""Shared fixtures: paths to the real sample files kept in tests/data."""
+"""Shared fixtures: paths to the real sample files kept in tests/data, the tiny synthetic cohort, one torch thread."""
 
 from __future__ import annotations
 
@@ -19,6 +19,20 @@ def cnmc_sample() -> Path:
 def cumida_sample() -> Path:
     """Five real rows of CuMiDa's Leukemia_GSE28497 (22,283 probes, RMA log2)."""
     return DATA / "cumida-sample" / "GSE28497_5samples_cumida_layout.csv"
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models on a shared CI machine: one thread avoids OpenMP stalls when other processes hold the cores.
+
+    A module asks for it with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 TINY = {

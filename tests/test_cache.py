@@ -14,7 +14,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 import yaml
 from click.testing import CliRunner
 
@@ -41,13 +40,7 @@ from leukmodel.preprocessing import NoForegroundError, tile_image
 SMALL = {"arch": "resnet18", "weights": "none"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models on a shared CI machine: one thread avoids OpenMP stalls when other processes hold the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_config(cohort_config: Path, cache: Path, *, tiles=None, features=None, backbone=None) -> Config:

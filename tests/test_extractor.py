@@ -15,13 +15,7 @@ from leukmodel.features.device import bf16_supported
 SMALL = BackboneConfig(arch="resnet18", weights="none")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models on a shared CI machine: one thread avoids OpenMP stalls when other processes hold the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
