@@ -19,8 +19,8 @@ def offline_hub(tmp_path, monkeypatch):
     """An empty torchvision weights cache and no route to the internet (a proxy that refuses connections).
 
     urllib builds its global opener, proxies included, on the first ``urlopen`` of the process; it is reset here so
-    the refusing proxy neither comes from an earlier opener nor outlives this test (later tests poll loopback
-    servers with ``urlopen``).
+    the refusing proxy neither comes from an earlier opener nor outlives this test (the loopback tests use their
+    own proxy-free opener, ``tests/loopback.py``, but other code in the session may ``urlopen``).
     """
     monkeypatch.setattr(urllib.request, "_opener", None)
     hub = tmp_path / "hub"

@@ -4,48 +4,16 @@ and `prefect deployment run 'pipeline/synthetic-demo'` on a tiny cohort, checked
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from loopback import free_port, stop, wait_for_http
 from mlflow.tracking import MlflowClient
 
 ROOT = Path(__file__).resolve().parents[1]
 PREFECT = [sys.executable, "-m", "prefect"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_healthy(url: str, process: subprocess.Popen, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"prefect server exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(1)
-    raise TimeoutError(f"{url} did not answer within {timeout} s")
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
 
 
 @pytest.fixture
@@ -67,7 +35,7 @@ def prefect_server(tmp_path):
         start_new_session=True,
     )
     try:
-        wait_healthy(f"http://127.0.0.1:{port}/api/health", server, timeout=180)
+        wait_for_http(f"http://127.0.0.1:{port}/api/health", 180, server, tmp_path / "server.log")
         yield env
     finally:
         stop(server)

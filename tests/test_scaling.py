@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from loopback import free_port, stop, wait_for_http
 from mlflow.tracking import MlflowClient
 
 from leukmodel.data import build_cohort
@@ -33,23 +30,6 @@ with ray_session(config):
     run, _ = tracked_cross_validation(build_cohort(config), config, {"pretrained": "false"}, verbose=0)
     print("run", run.run_id, run.tracking_uri)
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_up(url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(1)
-    raise TimeoutError(url)
 
 
 @pytest.fixture
@@ -77,11 +57,10 @@ def mlflow_server(tmp_path):
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     try:
-        wait_until_up(f"http://127.0.0.1:{port}/health", timeout=120)
+        wait_for_http(f"http://127.0.0.1:{port}/health", 120, server)
         yield f"http://127.0.0.1:{port}"
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        stop(server)
 
 
 def test_cross_validation_on_a_ray_cluster_logging_to_an_mlflow_server(tiny, tmp_path, ray_head, mlflow_server):

@@ -5,16 +5,14 @@ from __future__ import annotations
 import base64
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
+from loopback import OPENER, free_port, stop, wait_for_http
 from test_serving_model import ServedModel, build_served_model
 
 START_TIMEOUT_S = 240
@@ -42,35 +40,10 @@ def server(served, tmp_path_factory):
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for_ping(url, process, log)
+        wait_for_http(f"{url}/ping", START_TIMEOUT_S, process, log)
         yield url
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for_ping(url: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"mlflow models serve exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/ping", timeout=5) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(1.0)
-    pytest.fail(f"no /ping answer within {START_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
+        stop(process)
 
 
 def invoke(url: str, body: dict) -> tuple[int, dict]:
@@ -78,7 +51,7 @@ def invoke(url: str, body: dict) -> tuple[int, dict]:
         f"{url}/invocations", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
     )
     try:
-        with urllib.request.urlopen(request, timeout=120) as response:
+        with OPENER.open(request, timeout=120) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
