@@ -14,7 +14,7 @@ from leukmodel.serving import log_model
 from leukmodel.tracking.layout import MODEL
 from leukmodel.tracking.registry import Registration, register_model
 from leukmodel.tracking.results import finish_run
-from leukmodel.tracking.setup import registered_model_name
+from leukmodel.tracking.setup import registered_model_name, using_tracking_uri
 from leukmodel.training import ModelBundle
 
 
@@ -28,8 +28,7 @@ def register(bundles: dict[str, ModelBundle], config: Config, cv: CVRun, backbon
     client = MlflowClient(cv.tracking_uri)
     run = client.get_run(cv.run_id)
     score = float(run.data.metrics["fusion.macro_f1"])
-    mlflow.set_tracking_uri(cv.tracking_uri)
-    with mlflow.start_run(run_id=cv.run_id):
+    with using_tracking_uri(cv.tracking_uri), mlflow.start_run(run_id=cv.run_id):
         info = log_model(bundles, config, name=MODEL, backbone_info=backbone)
     tags = {k: v for k, v in run.data.tags.items() if k.startswith("leukmodel.")}
     registration = register_model(

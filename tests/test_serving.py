@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 from pathlib import Path
 
 import mlflow
@@ -11,7 +12,7 @@ import pandas as pd
 import pytest
 import torch
 from mlflow.exceptions import MlflowException
-from test_serving_model import ServedModel, build_served_model, tracking
+from test_serving_model import ServedModel, build_served_model
 
 from leukmodel.errors import ExpressionError, ImageError, LeukInputError
 from leukmodel.features import load_bags
@@ -24,6 +25,7 @@ from leukmodel.serving import (
     samples_from_frame,
 )
 from leukmodel.serving.expression import MAX_IMPUTED_FRACTION
+from leukmodel.tracking.setup import using_tracking_uri
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +146,7 @@ def test_pyfunc_takes_base64_images_and_loads_without_pickle(served, monkeypatch
     monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
     sid, images, profile = patient(served, 2)
     encoded = ["data:image/bmp;base64," + base64.b64encode(Path(p).read_bytes()).decode() for p in images]
-    with tracking(served.tracking_uri):
+    with using_tracking_uri(served.tracking_uri):
         model = mlflow.pyfunc.load_model(served.uri, model_config={"device": "cpu"})
     frame = pd.DataFrame(
         [
@@ -165,3 +167,14 @@ def test_input_table_columns_are_checked():
     with pytest.raises(LeukInputError, match="unknown column") as caught:
         samples_from_frame(pd.DataFrame([{"sample_id": "x", "pixels": [1]}]))
     assert caught.value.field == "pixels"
+
+
+def test_loading_leaves_the_tracking_variable_as_it_was(served, monkeypatch):
+    """MLflow's set_tracking_uri sets MLFLOW_TRACKING_URI process-wide; loading must not leave it behind, or a
+    later run of another config in this process would log to the model's database."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    load_predictor(served.uri, tracking_uri=served.tracking_uri, device="cpu")
+    assert "MLFLOW_TRACKING_URI" not in os.environ
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////elsewhere.db")
+    load_predictor(served.uri, tracking_uri=served.tracking_uri, device="cpu")
+    assert os.environ["MLFLOW_TRACKING_URI"] == "sqlite:////elsewhere.db"

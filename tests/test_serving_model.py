@@ -9,8 +9,6 @@ import the fixture; the model is built once per session (a marker file makes a s
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from leukmodel.data.synthetic import write_synthetic_cohort
 from leukmodel.errors import ConfigError
 from leukmodel.features import featurize, load_backbone, load_bags
 from leukmodel.serving import ServingSpec, log_model
+from leukmodel.tracking.setup import using_tracking_uri
 from leukmodel.training import ModelBundle, train_final
 
 NAME = "leukmodel-serving-test"
@@ -49,17 +48,6 @@ class ServedModel:
 
     def bundle(self, model: str) -> ModelBundle:
         return ModelBundle.load(self.root / "bundles" / f"{model}.pt")
-
-
-@contextmanager
-def tracking(uri: str) -> Iterator[None]:
-    """MLflow's global tracking URI set to ``uri`` for the block, then restored."""
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(uri)
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(previous)
 
 
 def served_config(cohort_dir: Path, root: Path) -> Config:
@@ -102,7 +90,7 @@ def build_served_model(root: Path) -> ServedModel:
     _, info = load_backbone(config.backbone)
     client = MlflowClient(tracking_uri)
     experiment = client.create_experiment("serving-test", artifact_location=(root / "mlartifacts").as_uri())
-    with tracking(tracking_uri):
+    with using_tracking_uri(tracking_uri):
         with mlflow.start_run(experiment_id=experiment) as run:
             mlflow.set_tags(info.tags() | {"leukmodel.backbone_sha256": info.weights_sha256[:16]})
             model_info = log_model(bundles, config, backbone_info=info)
@@ -122,7 +110,7 @@ def model_dir(served) -> Path:
     """The registered model's files, downloaded once."""
     out = served.root / "downloaded"
     if not (out / "MLmodel").is_file():
-        with tracking(served.tracking_uri):
+        with using_tracking_uri(served.tracking_uri):
             mlflow.artifacts.download_artifacts(artifact_uri=served.uri, dst_path=str(out))
     return out
 

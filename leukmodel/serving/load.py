@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import mlflow
@@ -11,6 +10,7 @@ from mlflow.exceptions import MlflowException
 from leukmodel.errors import LeukInputError
 from leukmodel.serving.predictor import Predictor
 from leukmodel.serving.pyfunc import LeukPyfunc
+from leukmodel.tracking.setup import using_tracking_uri
 
 SQLITE = "sqlite:///"
 EXPECTED = (
@@ -40,8 +40,7 @@ def load_predictor(
     is_uri = "://" in model or model.startswith(("models:/", "runs:/"))
     if not is_uri and not (Path(model).expanduser() / "MLmodel").is_file():
         raise ModelLoadError("no MLflow model here (no MLmodel file)", file=model, expected=EXPECTED)
-    previous = mlflow.get_tracking_uri()
-    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or previous
+    uri = tracking_uri or mlflow.get_tracking_uri()
     where = f" in tracking URI {uri}" if is_uri else ""
     if is_uri and uri.startswith(SQLITE) and not Path(uri[len(SQLITE) :]).is_file():
         raise ModelLoadError(
@@ -50,18 +49,17 @@ def load_predictor(
             expected="--tracking-uri (or MLFLOW_TRACKING_URI) naming the database the model was registered in; "
             "leukmodel demo prints it",
         )
-    mlflow.set_tracking_uri(uri)
     try:
-        loaded = mlflow.pyfunc.load_model(
-            str(Path(model).expanduser()) if not is_uri else model, model_config={"device": device, "warm_up": warm_up}
-        )
+        with using_tracking_uri(uri):
+            loaded = mlflow.pyfunc.load_model(
+                str(Path(model).expanduser()) if not is_uri else model,
+                model_config={"device": device, "warm_up": warm_up},
+            )
     except (MlflowException, OSError) as exc:
         message = exc.message if isinstance(exc, MlflowException) else str(exc)
         raise ModelLoadError(
             f"cannot load the model{where}: {message.splitlines()[0]}", file=model, expected=EXPECTED
         ) from None
-    finally:
-        mlflow.set_tracking_uri(previous)
     python_model = loaded.unwrap_python_model()
     if not isinstance(python_model, LeukPyfunc):
         raise ModelLoadError(

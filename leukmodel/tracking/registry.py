@@ -15,6 +15,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from leukmodel.tracking.layout import tag
+from leukmodel.tracking.setup import using_tracking_uri
 
 SCORE_TAG = tag("cv_macro_f1")
 
@@ -38,9 +39,9 @@ def register_model(
     client: MlflowClient, model_uri: str, name: str, alias: str, score: float, tags: dict[str, str], run_id: str
 ) -> Registration:
     """Register ``model_uri`` as a new version of ``name`` and apply the champion rule (module docstring)."""
-    mlflow.set_tracking_uri(client.tracking_uri)
     version_tags = {**tags, SCORE_TAG: f"{score:.6f}", tag("cv_run_id"): run_id}
-    version = mlflow.register_model(model_uri, name, tags=version_tags).version
+    with using_tracking_uri(client.tracking_uri):
+        version = mlflow.register_model(model_uri, name, tags=version_tags).version
     champion, reason = _decide(client, name, alias, score, tags)
     if champion:
         client.set_registered_model_alias(name, alias, version)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import mlflow
 from mlflow.tracking import MlflowClient
 
 from leukmodel.config import Config
@@ -25,6 +28,22 @@ def tracking_uri(config: Config) -> str:
     if "://" not in uri:
         return Path(uri).resolve().as_uri()
     return uri
+
+
+@contextmanager
+def using_tracking_uri(uri: str) -> Iterator[None]:
+    """MLflow's fluent API (``mlflow.start_run``, ``register_model``, ``pyfunc.load_model``) on ``uri`` for the block.
+
+    ``mlflow.set_tracking_uri`` also sets ``MLFLOW_TRACKING_URI`` for the whole process, which
+    :func:`tracking_uri` reads as the user's choice: left set, a later run of another config in the same
+    process would log to this one's database. Afterwards the variable is as it was (unset again if it was).
+    """
+    saved = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(saved)  # None unsets the variable and MLflow's own setting
 
 
 def experiment_name(config: Config) -> str:
