@@ -10,6 +10,7 @@ from prefect.logging import get_run_logger
 
 from flows.common import resolve_config
 from leukmodel.config import Config
+from leukmodel.data import Sample
 from leukmodel.distributed import ray_session
 from leukmodel.tracking.registry import Registration, find_registration
 from leukmodel.tracking.setup import registered_model_name
@@ -22,11 +23,13 @@ from tasks.training import cross_validate, train_final_models
 
 @dataclass(frozen=True)
 class PipelineResult:
-    """Where to look: the MLflow parent run, its tracking URI, and the version registered from it (if any)."""
+    """Where to look: the MLflow parent run, its tracking URI, the version registered from it (if any), and one
+    sample of the cohort (to show a prediction command with)."""
 
     run_id: str
     tracking_uri: str
     registration: Registration | None
+    example: Sample
 
 
 @flow(name="pipeline")
@@ -47,9 +50,10 @@ def pipeline(config: Config | str) -> PipelineResult:
         if cv.finished:
             client = MlflowClient(cv.tracking_uri)
             name, alias = registered_model_name(config), config.tracking.alias
-            return PipelineResult(cv.run_id, cv.tracking_uri, find_registration(client, name, alias, cv.run_id))
+            registration = find_registration(client, name, alias, cv.run_id)
+            return PipelineResult(cv.run_id, cv.tracking_uri, registration, cohort.samples[0])
         explain_run(cohort, config, cv)
         bundles = train_final_models(cohort, config, cv)
     registration = register(bundles, config, cv, backbone)
     finish(cv)
-    return PipelineResult(cv.run_id, cv.tracking_uri, registration)
+    return PipelineResult(cv.run_id, cv.tracking_uri, registration, cohort.samples[0])

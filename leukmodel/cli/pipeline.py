@@ -45,16 +45,14 @@ def where_to_look(config, result) -> str:
         "         (dashboard at http://127.0.0.1:8265)",
     ]
     if result.registration is not None:
-        lines.append(f"predict: MLFLOW_TRACKING_URI='{uri}' {predict_command(config, result.registration)}")
+        command = predict_command(config, result.registration, result.example)
+        lines.append(f"predict: MLFLOW_TRACKING_URI='{uri}' {command}")
     return "\n".join(lines)
 
 
-def predict_command(config, registration) -> str:
-    """A ``leukmodel predict`` command on the registered model for the cohort's first sample (an example: at most
+def predict_command(config, registration, sample) -> str:
+    """A ``leukmodel predict`` command on the registered model for one sample of the cohort (an example: at most
     four of its images; with several expression files, the one that holds the sample is left to the reader)."""
-    from leukmodel.data import build_cohort
-
-    sample = build_cohort(config).samples[0]
     words = ["leukmodel predict", f"--model 'models:/{registration.name}@{registration.alias}'"]
     words += [f"--images '{path}'" for path in sample.images[:4]]
     if sample.expression_id is not None and config.data.expression is not None:
