@@ -1,12 +1,29 @@
-"""Shared fixtures: paths to the real sample files kept in tests/data, the tiny synthetic cohort, one torch thread."""
+"""Shared fixtures: paths to the real sample files kept in tests/data, the tiny synthetic cohort, one torch thread,
+and the seed of the statistical tests."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 DATA = Path(__file__).parent / "data"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--seed",
+        type=int,
+        default=int(os.environ.get("LEUKMODEL_TEST_SEED", "0")),
+        help="seed of the statistical tests' cohorts and training (default: $LEUKMODEL_TEST_SEED or 0)",
+    )
+
+
+@pytest.fixture(scope="session")
+def test_seed(request: pytest.FixtureRequest) -> int:
+    """The seed the statistical tests draw their cohort and train with: ``pytest --seed 3`` or LEUKMODEL_TEST_SEED=3."""
+    return request.config.getoption("--seed")
 
 
 @pytest.fixture(scope="session")

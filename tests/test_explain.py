@@ -1,6 +1,6 @@
 """Explanations are right where the truth is known: on a synthetic cohort whose planted signal is known.
 
-One small cross-validation (32 patients, two 256 px segmented images each cut into 16 tiles of 64 px, a random
+One small cross-validation (64 patients, two 256 px segmented images each cut into 16 tiles of 64 px, a random
 ResNet-18, 3 folds, fusion + baselines) is trained once per session (:func:`explained_run`, shared with
 test_report.py), then a few samples per class are explained out of fold. ``tiles.min_foreground: 0`` keeps the
 corner tiles, which show only the black background, so "nucleus tile versus background tile" is well posed.
@@ -8,8 +8,10 @@ corner tiles, which show only the black background, so "nucleus tile versus back
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +20,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from scipy.stats import wilcoxon
 
 from leukmodel.config import Config, SyntheticConfig, load_config
 from leukmodel.data import Cohort, build_cohort
@@ -30,18 +33,22 @@ from leukmodel.explain import (
     bag_pixels,
     explain_cv,
     explain_sample,
+    load_explanation_backbone,
     out_of_fold,
     pick_samples,
+    tile_gradcam,
 )
 from leukmodel.features import Bags, featurize, load_bags
+from leukmodel.models import build_model
 from leukmodel.preprocessing import foreground_mask
 from leukmodel.training import ModelBundle, prepare_items, run_cross_validation
 
 N_GENES = 400
 PATCH = 64
+PATIENTS = 64
 
 
-@dataclass
+@dataclass(eq=False)
 class ExplainedRun:
     """A trained cross-validation on the synthetic cohort and its explanations."""
 
@@ -54,10 +61,12 @@ class ExplainedRun:
 
 
 @functools.cache
-def explained_run(root: Path) -> ExplainedRun:
-    """Generate, featurize, cross-validate and explain (once per process; about a minute on two cores)."""
+def explained_run(root: Path, seed: int) -> ExplainedRun:
+    """Generate, featurize, cross-validate and explain (once per process and seed; about a minute on two cores)."""
     torch.set_num_threads(1)
-    cfg = SyntheticConfig(patients=32, images_per_patient=2, style="segmented", image_size=256, n_genes=N_GENES, seed=0)
+    cfg = SyntheticConfig(
+        patients=PATIENTS, images_per_patient=2, style="segmented", image_size=256, n_genes=N_GENES, seed=seed
+    )
     path = write_synthetic_cohort(root / "cohort", cfg)
     values = yaml.safe_load(path.read_text())
     values["tiles"].update({"patch_size": PATCH, "overlap": 0.0, "min_foreground": 0.0})
@@ -78,9 +87,37 @@ def explained_run(root: Path) -> ExplainedRun:
     return ExplainedRun(config, cohort, bags, cv_dir, root / "explanations", explanations)
 
 
+def untrained(bundle: ModelBundle) -> ModelBundle:
+    """The bundle's model as its training started: fresh weights drawn with its seed, and the fold's fitted tile
+    standardisation and genomic transform (buffers) kept. A model that has not seen the planted signal."""
+    torch.manual_seed(bundle.seed)
+    model = build_model(
+        bundle.model_name,
+        len(bundle.classes),
+        bundle.feature_dim,
+        len(bundle.genes),
+        bundle.run_config.model,
+        bundle.genomic_transform,
+    )
+    buffers = {name for name, _ in model.named_buffers()}
+    state = {k: bundle.state_dict[k] if k in buffers else v for k, v in model.state_dict().items()}
+    return dataclasses.replace(bundle, state_dict=state)
+
+
+@functools.cache
+def untrained_run(run: ExplainedRun, root: Path) -> ExplainedRun:
+    """``run`` with every fold model replaced by :func:`untrained`, explained again: the negative control."""
+    cv_dir = root / "cv"
+    shutil.copytree(run.cv_dir, cv_dir)
+    for path in (cv_dir / "models").glob("*.pt"):
+        untrained(ModelBundle.load(path)).save(path)
+    explanations = explain_cv(cv_dir, run.cohort, run.bags, run.config, root / "explanations")
+    return dataclasses.replace(run, cv_dir=cv_dir, explanations_dir=root / "explanations", explanations=explanations)
+
+
 @pytest.fixture(scope="session")
-def run(tmp_path_factory: pytest.TempPathFactory) -> ExplainedRun:
-    return explained_run(tmp_path_factory.getbasetemp() / "explained-run")
+def run(tmp_path_factory: pytest.TempPathFactory, test_seed: int) -> ExplainedRun:
+    return explained_run(tmp_path_factory.getbasetemp() / f"explained-run-{test_seed}", test_seed)
 
 
 def nucleus_and_cell(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -96,12 +133,9 @@ def tile_fractions(masks: dict[int, np.ndarray], image_index: np.ndarray, coords
     )
 
 
-def test_shap_top_genes_of_the_lineage_split_are_the_planted_markers(run: ExplainedRun) -> None:
-    """The lymphoid-versus-myeloid decision (mean logit of the lymphoid classes minus that of the myeloid ones)
-    rests on the planted genes. Of the 10 genes that push it most towards each sample's true lineage, at least 7
-    are named marker probes (one expected by chance: 40 of the 400 probes are markers); the 10 genes with the
-    largest mean |SHAP| all belong to a planted lineage module (markers and co-regulated genes: 120 of 400), and
-    their SHAP signs point to the sample's own lineage (own markers high, the other lineage's low)."""
+def lineage_shap(run: ExplainedRun) -> pd.DataFrame:
+    """SHAP of the lymphoid-versus-myeloid decision (mean logit of the lymphoid classes minus that of the myeloid
+    ones), one column per explained sample, signed so that positive pushes towards the sample's own lineage."""
     lineage = {s.name: 1 - 2 * s.expression for s in class_signals(list(run.cohort.classes))}  # +1: lymphoid
     lymphoid = [c for c, sign in lineage.items() if sign > 0]
     myeloid = [c for c, sign in lineage.items() if sign < 0]
@@ -112,16 +146,135 @@ def test_shap_top_genes_of_the_lineage_split_are_the_planted_markers(run: Explai
         },
         axis=1,
     )
-    towards_own = split * np.array([lineage[e.label] for e in run.explanations])
+    return split * np.array([lineage[e.label] for e in run.explanations])
+
+
+@dataclass
+class TileMeasures:
+    """Per sample of the cohort, explained by the fold model that tested it (arrays in cohort order).
+
+    ``mil``: mean MIL attention on tiles at least a quarter nucleus divided by the same on tiles of pure
+    background (1: no preference). ``gradcam_share``: the share of
+    the |Grad-CAM| mass of all tiles (predicted class) that lies on cell pixels; ``cell_area``: the cell's share
+    of the tiled area (the share a map blind to the cell would give).
+    """
+
+    mil: np.ndarray
+    gradcam_share: np.ndarray
+    cell_area: np.ndarray
+
+
+@functools.cache
+def tile_measures(run: ExplainedRun) -> TileMeasures:
+    backbone = load_explanation_backbone(run.config)
+    rows = []
+    for sample in run.cohort.samples:
+        model = out_of_fold(run.cv_dir, sample.sample_id, "fusion").load_bundle().build()
+        item = prepare_items(run.cohort, run.bags, [sample.sample_id], "fusion")[0]
+        attention = bag_attention(model, item.features, item.expression)
+        bag = run.bags[sample.sample_id]
+        pixels = bag_pixels(bag, run.config.tiles)
+        masks = {i: nucleus_and_cell(rgb) for i, rgb in pixels.images.items()}
+        nucleus = tile_fractions({i: m[0] for i, m in masks.items()}, bag.image_index, bag.coords) >= 0.25
+        background = tile_fractions({i: m[1] for i, m in masks.items()}, bag.image_index, bag.coords) == 0
+        assert nucleus.any() and background.any()
+        every = np.arange(len(bag))
+        cam = np.abs(
+            tile_gradcam(model, backbone, item.features, item.expression, pixels.tiles, every, attention.predicted)
+        )
+        on_cell = np.stack(
+            [
+                masks[int(i)][1][y : y + PATCH, x : x + PATCH]
+                for i, (x, y) in zip(bag.image_index, bag.coords, strict=True)
+            ]
+        )
+        rows.append(
+            (
+                attention.mil[nucleus].mean() / attention.mil[background].mean(),
+                (cam * on_cell).sum() / cam.sum(),
+                on_cell.mean(),
+            )
+        )
+    return TileMeasures(*map(np.array, zip(*rows, strict=True)))
+
+
+def shap_failures(run: ExplainedRun) -> list[str]:
+    """What is wrong with "the lymphoid-versus-myeloid decision rests on the planted genes" (empty: nothing).
+
+    Of the 400 probes 40 are named markers and 120 belong to a planted lineage module (markers and co-regulated
+    genes). Each check is one that a model blind to expression passes only by chance: at least 6 of the 10 genes
+    pushing most towards the samples' own lineage are markers (one expected; chance of 6 or more about 1e-4),
+    at least 9 of them and 9 of the 10 genes of largest mean |SHAP| belong to a module (three expected; chance
+    about 1e-4), and those strongest genes point each explained sample towards its own lineage: their mean SHAP
+    for all but at most one sample (chance 9 in 256), and at least 75% of the single (gene, sample) values.
+    """
+    towards_own = lineage_shap(run)
     markers = {p for probes in marker_probes(N_GENES).values() for p in probes}
     modules = {p for probes in module_probes(N_GENES).values() for p in probes}
     top = towards_own.mean(axis=1).sort_values(ascending=False).index[:10]
-    assert len(set(top) & markers) >= 7, f"top genes {list(top)}: {len(set(top) & markers)} markers"
-    assert set(top) <= modules
-    strongest = split.abs().mean(axis=1).sort_values(ascending=False).index[:10]
-    assert set(strongest) <= modules, f"strongest genes {list(strongest)}"
+    strongest = towards_own.abs().mean(axis=1).sort_values(ascending=False).index[:10]
+    per_sample = towards_own.loc[strongest].mean(axis=0)
     agree = (towards_own.loc[strongest] > 0).to_numpy().mean()
-    assert agree >= 0.85, f"SHAP signs point to the sample's lineage in {agree:.0%}"
+    checks = {
+        f"top genes {list(top)}: {len(set(top) & markers)} markers, fewer than 6": len(set(top) & markers) >= 6,
+        f"top genes {list(top)}: {len(set(top) & modules)} in a module, fewer than 9": len(set(top) & modules) >= 9,
+        f"strongest genes {list(strongest)}: {len(set(strongest) & modules)} in a module, fewer than 9": (
+            len(set(strongest) & modules) >= 9
+        ),
+        f"strongest genes point away from the own lineage for {(per_sample <= 0).sum()} samples": (
+            (per_sample <= 0).sum() <= 1
+        ),
+        f"strongest genes' signs point to the own lineage in {agree:.0%} (< 75%)": agree >= 0.75,
+    }
+    return [problem for problem, ok in checks.items() if not ok]
+
+
+def preference_p(ratios: np.ndarray) -> float:
+    """One-sided Wilcoxon signed-rank p-value of log(ratios) > 0: how likely a preference at least this
+    consistent across samples is if there is none (ratio 1 in distribution)."""
+    return float(wilcoxon(np.log(ratios), alternative="greater").pvalue)
+
+
+def attention_failures(measures: TileMeasures) -> list[str]:
+    """What is wrong with "MIL attention prefers nucleus tiles to background tiles" (empty: nothing).
+
+    Over the 64 samples, a one-sided Wilcoxon test of the log nucleus/background ratio against no preference
+    gives p < 1e-6 (a model without a preference passes with chance 1e-6; the trained models give about 2e-12,
+    every sample above 1), and the median ratio is above 1.5 (3.5 to 5.9 measured over seeds; attention with no
+    preference, as the gated attention starts, gives exactly 1).
+
+    A model that uses morphology does not ignore the background entirely: how many tiles of a bag are empty tells
+    the cell's size (blasts are larger), so background tiles carry part of the planted acute-versus-chronic signal.
+    For the same reason the genomic-to-image cross-attention is not required to prefer nuclei: measured over
+    three seeds its preference was strong in two (p about 1e-11) and absent in the third (p = 0.25, 62% of samples
+    above 1); docs/explain.md says so.
+    """
+    p, median = preference_p(measures.mil), float(np.median(measures.mil))
+    problems = []
+    if p >= 1e-6:
+        problems.append(f"MIL nucleus/background preference p = {p:.2g} (>= 1e-6): {np.round(measures.mil, 2)}")
+    if median <= 1.5:
+        problems.append(f"median MIL nucleus/background ratio {median:.2f} (<= 1.5)")
+    return problems
+
+
+def gradcam_failures(measures: TileMeasures) -> list[str]:
+    """What is wrong with "|Grad-CAM| mass falls on the cell" (empty: nothing): over the 64 samples the share of
+    the mass on cell pixels exceeds the cell's share of the area (a map blind to the cell gives equal shares)
+    with a one-sided Wilcoxon p < 1e-6, and by at least 1.2 times on average."""
+    ratio = measures.gradcam_share / measures.cell_area
+    p, mean = preference_p(ratio), float(measures.gradcam_share.mean() / measures.cell_area.mean())
+    problems = []
+    if p >= 1e-6:
+        problems.append(f"|Grad-CAM| on-cell preference p = {p:.2g} (>= 1e-6): share / area {np.round(ratio, 2)}")
+    if mean < 1.2:
+        problems.append(f"|Grad-CAM| share on the cell {mean:.2f} x its area (< 1.2)")
+    return problems
+
+
+@pytest.mark.statistical
+def test_shap_top_genes_of_the_lineage_split_are_the_planted_markers(run: ExplainedRun) -> None:
+    assert not shap_failures(run)
 
 
 def test_symbols_replace_probe_ids_from_the_annotation(run: ExplainedRun) -> None:
@@ -133,60 +286,26 @@ def test_symbols_replace_probe_ids_from_the_annotation(run: ExplainedRun) -> Non
     assert not named["symbol"].str.endswith("_at").any()
 
 
-def test_mil_and_genomic_to_image_attention_prefer_nucleus_tiles_to_background(run: ExplainedRun) -> None:
-    """For every sample (explained by the fold model that tested it), attention per tile on tiles that are at
-    least a quarter nucleus against tiles of pure background.
-
-    A model that uses morphology does not ignore the background entirely: how many tiles of a bag are empty tells
-    the cell's size (blasts are larger), so background tiles carry part of the planted acute-versus-chronic signal.
-    The preference for nucleus tiles is therefore clear but finite (median near 2.7 here); attention with no
-    preference, as the gated attention starts, gives 1 for every sample."""
-    mil_ratio, g2i_ratio = [], []
-    for sample in run.cohort.samples:
-        where = out_of_fold(run.cv_dir, sample.sample_id, "fusion")
-        model = where.load_bundle().build()
-        item = prepare_items(run.cohort, run.bags, [sample.sample_id], "fusion")[0]
-        attention = bag_attention(model, item.features, item.expression)
-        bag = run.bags[sample.sample_id]
-        masks = {i: nucleus_and_cell(rgb) for i, rgb in bag_pixels(bag, run.config.tiles).images.items()}
-        nucleus = tile_fractions({i: m[0] for i, m in masks.items()}, bag.image_index, bag.coords) >= 0.25
-        background = tile_fractions({i: m[1] for i, m in masks.items()}, bag.image_index, bag.coords) == 0
-        assert nucleus.any() and background.any()
-        mil_ratio.append(attention.mil[nucleus].mean() / attention.mil[background].mean())
-        g2i = attention.genomic_to_image_mean()
-        g2i_ratio.append(g2i[nucleus].mean() / g2i[background].mean())
-    mil_ratio, g2i_ratio = np.array(mil_ratio), np.array(g2i_ratio)
-    assert np.median(mil_ratio) > 2, f"MIL nucleus/background ratios {np.round(mil_ratio, 2)}"
-    assert (mil_ratio > 1).mean() >= 0.9, f"MIL nucleus/background ratios {np.round(mil_ratio, 2)}"
-    assert np.median(g2i_ratio) > 1.3, f"genomic->image ratios {np.round(g2i_ratio, 2)}"
-    assert (g2i_ratio > 1).mean() >= 0.75
+@pytest.mark.statistical
+def test_mil_attention_prefers_nucleus_tiles_to_background(run: ExplainedRun) -> None:
+    assert not attention_failures(tile_measures(run))
 
 
+@pytest.mark.statistical
 def test_gradcam_mass_falls_on_the_cell(run: ExplainedRun) -> None:
-    """|Grad-CAM| (its whole signed map) leans on the cell: averaged over the explained samples, the share of its
-    mass on cell pixels is at least 1.25 times the cell's share of the tiled area (about 0.30 against 0.22 here; a
-    map blind to the cell gives 1), and no sample's map avoids the cell (share at least 0.8 times its area).
+    assert not gradcam_failures(tile_measures(run))
 
-    The margin is modest because layer4 of a 64 px tile is 2 x 2 cells of 32 px, and because the cell's outline
-    (its size, a planted signal) may be read from both sides of the boundary."""
-    shares, areas = [], []
-    for explanation in run.explanations:
-        bag = run.bags[explanation.sample_id]
-        rows, maps = explanation.gradcam
-        cells = {i: foreground_mask(rgb) for i, rgb in bag_pixels(bag, run.config.tiles).images.items()}
-        on_cell = np.stack(
-            [
-                cells[int(bag.image_index[r])][y : y + PATCH, x : x + PATCH]
-                for r, (x, y) in zip(rows, bag.coords[rows], strict=True)
-            ]
-        )
-        mass = np.abs(maps)
-        shares.append((mass * on_cell).sum() / mass.sum())
-        areas.append(on_cell.mean())
-    shares, areas = np.array(shares), np.array(areas)
-    message = f"|Grad-CAM| on the cell {np.round(shares, 2)}, cell area {np.round(areas, 2)}"
-    assert shares.mean() > 1.25 * areas.mean(), message
-    assert (shares > 0.8 * areas).all(), message
+
+@pytest.mark.statistical
+def test_explanation_checks_fail_on_an_untrained_model(run: ExplainedRun, tmp_path_factory) -> None:
+    """The negative control: the same checks on the same cross-validation with every fold model replaced by its
+    untrained initialisation (:func:`untrained_run`) all fail, so none of them can pass without the learned
+    signal."""
+    control = untrained_run(run, tmp_path_factory.mktemp("untrained"))
+    measures = tile_measures(control)
+    assert shap_failures(control)
+    assert attention_failures(measures)
+    assert gradcam_failures(measures)
 
 
 def test_explain_cv_picks_and_writes_the_documented_layout(run: ExplainedRun) -> None:

@@ -5,28 +5,51 @@ On the synthetic cohort, morphology tells acute from chronic and expression lymp
 be near perfect. The run goes through the real path: files on disk -> build_cohort -> featurize -> load_bags ->
 run_cross_validation. It is kept small for CI: 100 patients with two 128 px single-cell images each (64 px tiles),
 a randomly initialised ResNet-18, 200 bootstrap resamples; the model, training and fold settings are the defaults.
+
+Measured (out-of-fold accuracy, fusion / image / genomic): seed 0: 1.00 / 0.43 / 0.49; seed 1: 0.98 / 0.59 /
+0.52. A single modality's accuracy scatters around its cap like a binomial count (0.59 is 1.8 standard deviations
+above 0.5), so its check is a binomial test against the cap, not a fixed ceiling.
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 
 import pytest
 import yaml
+from scipy.stats import binomtest
 
 from leukmodel.config import SyntheticConfig, config_from_dict
-from leukmodel.data import build_cohort
-from leukmodel.data.synthetic import write_synthetic_cohort
+from leukmodel.data import Cohort, build_cohort
+from leukmodel.data.synthetic import class_signals, write_synthetic_cohort
 from leukmodel.features import featurize, load_bags
 from leukmodel.training import run_cross_validation
 
-SYNTHETIC = SyntheticConfig(patients=100, images_per_patient=2, image_size=128, style="segmented", n_genes=200, seed=0)
+
+def single_modality_cap(cohort: Cohort, modality: str) -> float:
+    """The best accuracy a model that sees only ``modality`` (``morphology`` or ``expression``) can have on
+    ``cohort``: within each group that modality tells apart, it can do no better than name the group's most
+    frequent class."""
+    group = {s.name: getattr(s, modality) for s in class_signals(list(cohort.classes))}
+    counts = Counter((group[s.label], s.label) for s in cohort.samples)
+    best = {g: max(n for (h, _), n in counts.items() if h == g) for g in set(group.values())}
+    return sum(best.values()) / len(cohort.samples)
 
 
 @pytest.mark.slow
-def test_fusion_recovers_the_complementary_signal(tmp_path):
+@pytest.mark.statistical
+def test_fusion_recovers_the_complementary_signal(tmp_path, test_seed):
+    """Fusion is near perfect (out-of-fold accuracy at least 0.9, where a model using one modality is capped at
+    0.5: a wide margin on both sides of the measured 0.98 to 1.00) and right where each baseline is wrong
+    (McNemar p < 0.01; measured below 1e-8). Neither single-modality model beats its cap: a one-sided binomial test
+    of its correct count against the cap gives p > 1e-3 (a model at the cap fails it once in a thousand; a model
+    that read the class from one modality alone, a leak in the synthetic signal, reaches p < 1e-10)."""
     start = time.perf_counter()
-    config_path = write_synthetic_cohort(tmp_path / "cohort", SYNTHETIC)
+    synthetic = SyntheticConfig(
+        patients=100, images_per_patient=2, image_size=128, style="segmented", n_genes=200, seed=test_seed
+    )
+    config_path = write_synthetic_cohort(tmp_path / "cohort", synthetic)
     values = yaml.safe_load(config_path.read_text())
     values["backbone"] = {"arch": "resnet18", "weights": "none"}
     values["features"] = {**values.get("features", {}), "num_workers": 0}
@@ -42,9 +65,12 @@ def test_fusion_recovers_the_complementary_signal(tmp_path):
     accuracy = dict(zip(oof["model"], oof["value"], strict=True))
     mcnemar = result.mcnemar.set_index("model")
     print(f"\n{result.summary().to_string()}\n{result.mcnemar.to_string()}\n{time.perf_counter() - start:.0f} s")
-    assert accuracy["fusion"] >= 0.95
-    assert accuracy["image"] <= 0.6
-    assert accuracy["genomic"] <= 0.6
+    assert accuracy["fusion"] >= 0.9
+    n = len(cohort.samples)
+    for model, modality in (("image", "morphology"), ("genomic", "expression")):
+        cap = single_modality_cap(cohort, modality)
+        p = binomtest(round(accuracy[model] * n), n, cap, alternative="greater").pvalue
+        assert p > 1e-3, f"{model}-only accuracy {accuracy[model]:.2f} beats its cap {cap:.2f} (p = {p:.2g})"
     assert mcnemar.loc["image", "p_value"] < 0.01
     assert mcnemar.loc["genomic", "p_value"] < 0.01
     assert (mcnemar["a_only"] > mcnemar["b_only"]).all(), "fusion is right where the baselines are wrong"

@@ -26,8 +26,8 @@ FIGURES_PER_SAMPLE = 5
 
 
 @pytest.fixture(scope="session")
-def run(tmp_path_factory: pytest.TempPathFactory) -> ExplainedRun:
-    return explained_run(tmp_path_factory.getbasetemp() / "explained-run")
+def run(tmp_path_factory: pytest.TempPathFactory, test_seed: int) -> ExplainedRun:
+    return explained_run(tmp_path_factory.getbasetemp() / f"explained-run-{test_seed}", test_seed)
 
 
 def render(html: Path, screenshot: Path) -> tuple[int, list[str], list[str]]:
