@@ -77,7 +77,7 @@ class OwnedFiles:
                 "is not a readable record of the files leukmodel wrote here, so leukmodel cannot tell its own files "
                 "from yours and writes nothing",
                 file=self.record_path,
-                expected=f"the JSON leukmodel writes ({{\"files\": {{path: sha256}}}}); move the folder's files "
+                expected='the JSON leukmodel writes ({"files": {path: sha256}}); move the folder\'s files '
                 "you want to keep and delete this record, or choose a new folder",
             ) from None
 
@@ -101,8 +101,11 @@ class OwnedFiles:
         recorded = self.files[relative]
         return recorded is None or sha256_file(path) == recorded
 
-    def foreign(self, folder: str | PathLike[str]) -> list[str]:
-        """Files under ``folder`` (relative to the root) that leukmodel did not write or that were changed since."""
+    def foreign(self, folder: str | PathLike[str] = ".") -> list[str]:
+        """Files under ``folder`` (relative to the root) that leukmodel did not write or that were changed since.
+
+        A folder below with a record of its own (an explanation inside explanations) is judged by that record.
+        """
         base = self.root / folder
         if not os.path.lexists(base):
             return []
@@ -110,10 +113,15 @@ class OwnedFiles:
             return [Path(folder).as_posix()]
         found = []
         for dirpath, dirnames, filenames in os.walk(base):
-            for name in filenames + [d for d in dirnames if Path(dirpath, d).is_symlink()]:
-                if _PARTIAL.fullmatch(name):  # left by a killed write of leukmodel's
+            here = Path(dirpath)
+            if here != self.root and (here / RECORD_NAME).is_file():
+                found += [(here / f).relative_to(self.root).as_posix() for f in OwnedFiles(here).foreign()]
+                dirnames.clear()
+                continue
+            for name in filenames + [d for d in dirnames if (here / d).is_symlink()]:
+                if _PARTIAL.fullmatch(name) or (here == self.root and name == RECORD_NAME):
                     continue
-                relative = Path(dirpath, name).relative_to(self.root).as_posix()
+                relative = (here / name).relative_to(self.root).as_posix()
                 if not self.is_ours(relative):
                     found.append(relative)
         return sorted(found)
@@ -179,6 +187,21 @@ class OwnedFiles:
             self.save()
         return self.root / relative
 
+    def adopt_all(self) -> None:
+        """Record every file now under the root (not under a folder with a record of its own) as leukmodel's.
+
+        For a folder that :func:`owned_folder` checked held only leukmodel's files before leukmodel wrote into it.
+        """
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            here = Path(dirpath)
+            if here != self.root and (here / RECORD_NAME).is_file():
+                dirnames.clear()
+                continue
+            for name in filenames:
+                if not _PARTIAL.fullmatch(name) and not (here == self.root and name == RECORD_NAME):
+                    self.adopt(here / name, save=False)
+        self.save()
+
     def remove(self, paths: Iterable[str | PathLike[str]]) -> None:
         """Delete leukmodel's own files among ``paths`` (refusing all if one is not), then their emptied folders."""
         relatives = [self.relative(p) for p in paths]
@@ -199,3 +222,16 @@ class OwnedFiles:
         partial = self.record_path.with_name(f".{RECORD_NAME}.{os.getpid()}{PARTIAL_SUFFIX}")
         partial.write_text(text, encoding="utf-8")
         partial.replace(self.record_path)
+
+
+def owned_folder(folder: str | PathLike[str], purpose: str) -> OwnedFiles:
+    """The record of ``folder``, after checking that it holds nothing but leukmodel's own unchanged files.
+
+    For output folders leukmodel fills whole (an explanation): write into it, then :meth:`OwnedFiles.adopt_all`.
+
+    Raises:
+        NotOursError: ``folder`` is a file, or holds a file leukmodel did not write or that was changed since.
+    """
+    owned = OwnedFiles(folder, purpose)
+    owned.check([], folders=["."])
+    return owned

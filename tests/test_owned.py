@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from leukmodel.owned import RECORD_NAME, NotOursError, OwnedFiles
+from leukmodel.features.atomic import remove_orphans
+from leukmodel.owned import RECORD_NAME, NotOursError, OwnedFiles, owned_folder
+from leukmodel.report import build_report
+from leukmodel.training import run_cross_validation
 
 
 def test_writes_records_and_rewrites_its_own_files(tmp_path):
@@ -68,3 +73,46 @@ def test_a_file_where_the_folder_should_be(tmp_path):
         OwnedFiles(tmp_path / "f")
     with pytest.raises(NotOursError, match="is a file"):
         OwnedFiles(tmp_path / "f" / "below")
+
+
+def test_an_output_folder_with_explanations_inside_is_judged_by_their_own_records(tmp_path):
+    inner = owned_folder(tmp_path / "explanations" / "sample-1", "an explanation")
+    inner.root.mkdir(parents=True)
+    (inner.root / "figure.png").write_bytes(b"png")
+    inner.adopt_all()
+    outer = owned_folder(tmp_path / "explanations", "explanations")
+    (outer.root / "index.json").write_text("{}")
+    outer.adopt_all()
+    owned_folder(tmp_path / "explanations", "explanations")  # a re-run finds only leukmodel's files
+    (inner.root / "figure.png").write_bytes(b"edited")
+    (outer.root / "notes.md").write_text("the user's")
+    with pytest.raises(NotOursError, match=r"2 file\(s\).*notes.md, sample-1/figure.png"):
+        owned_folder(tmp_path / "explanations", "explanations")
+
+
+def test_cross_validation_checks_its_output_folder_before_any_training(tmp_path, tiny):
+    (tmp_path / "summary.md").write_text("the user's notes")
+    with pytest.raises(NotOursError, match="summary.md"):
+        run_cross_validation(None, {}, tiny(), out_dir=tmp_path)  # refused before the cohort is even looked at
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotOursError, match="is a file"):
+        run_cross_validation(None, {}, tiny(), out_dir=tmp_path / "file")
+
+
+def test_a_report_does_not_overwrite_a_file_of_the_users(tmp_path):
+    page = tmp_path / "report.html"
+    page.write_text("<p>the user's page</p>")
+    with pytest.raises(NotOursError, match="report.html"):
+        build_report(tmp_path / "no-cv", None, page)
+    assert page.read_text() == "<p>the user's page</p>"
+
+
+def test_cache_cleanup_removes_only_temporary_files_of_its_own_naming(tmp_path):
+    ours = tmp_path / "k" / ".abc.h5.123.0123abcd.tmp"
+    users = tmp_path / "k" / ".my-notes.tmp"
+    for path in (ours, users):
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("x")
+        os.utime(path, (0, 0))
+    assert remove_orphans(tmp_path) == 1
+    assert users.exists() and not ours.exists()

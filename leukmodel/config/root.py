@@ -66,9 +66,27 @@ def config_from_dict(
 ) -> Config:
     """Validate ``values`` into a :class:`Config`; errors name the source and the offending key."""
     try:
-        return Config.model_validate(values, context={"base_dir": base_dir})
+        config = Config.model_validate(values, context={"base_dir": base_dir})
     except ValidationError as exc:
         raise _config_error(exc, source) from None
+    _check_folders(config, source)
+    return config
+
+
+def _check_folders(config: Config, source: str) -> None:
+    """The folders leukmodel writes into can be folders: checked when the config is read, before any work."""
+    folders = {
+        "output_dir": config.output_dir,
+        "features.cache_dir": config.features.cache_dir,
+        "ray.storage_path": config.ray.storage_path,
+    }
+    for field, folder in folders.items():
+        for path in [folder, *folder.parents] if folder is not None else []:
+            if path.exists():
+                if not path.is_dir():
+                    what = "is a file" if path == folder else f"cannot be made: {path} is a file"
+                    raise ConfigError(f"{folder} {what}", file=source, field=field, expected="a folder (or none yet)")
+                break
 
 
 def load_config(path: str | PathLike[str]) -> Config:

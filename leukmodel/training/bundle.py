@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -109,7 +110,7 @@ class ModelBundle:
             "seed": self.seed,
             "best_epoch": self.best_epoch,
         }
-        partial = path.with_name(path.name + ".partial")
+        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
         torch.save(payload, partial)
         partial.replace(path)
         return path
