@@ -18,7 +18,9 @@ class ImageSource(Section):
     folds), or a flat folder of images with a labels CSV (``labels_csv``, the preliminary-test layout).
     ``folder``: ``<root>/<class>/**/<image>``; the subject is taken from the file name by
     ``subject_pattern`` (a regular expression with a group named ``subject``), else from the image's
-    parent folder when it is not the class folder, else the file stem.
+    parent folder when it is not the class folder, else the file stem. One image saved under two extensions
+    in one folder (``x.bmp`` and ``x.png``) is an error unless ``prefer_extension`` (e.g. ``.png``) says which
+    to keep.
     """
 
     format: Literal["cnmc", "folder"] = "cnmc"
@@ -28,6 +30,7 @@ class ImageSource(Section):
     class_map: dict[str, str | None] = Field(default_factory=dict)
     subject_pattern: str | None = None
     extensions: list[str] = Field(default_factory=lambda: list(IMAGE_EXTENSIONS))
+    prefer_extension: str | None = None
 
 
 class ExpressionSource(Section):

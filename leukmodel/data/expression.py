@@ -11,6 +11,7 @@ import pandas as pd
 from leukmodel.config import ExpressionSource
 from leukmodel.data.records import ExpressionTable
 from leukmodel.errors import CohortError, ExpressionError
+from leukmodel.genomics.transform import looks_linear_scale
 
 CUMIDA_ID, CUMIDA_TYPE = "samples", "type"
 
@@ -26,13 +27,62 @@ def read_expression(source: ExpressionSource) -> ExpressionTable:
 
 
 def _read_table(path: Path, **kwargs) -> pd.DataFrame:
+    """A CSV (TSV for .tsv/.txt/.tab) in UTF-8 (a byte-order mark is fine) whose header names each column once."""
     if not path.is_file():
         raise ExpressionError("expression file not found", file=path)
     sep = "\t" if path.suffix.lower() in (".tsv", ".txt", ".tab") else ","
+    expected = f"a {'TSV' if sep == chr(9) else 'CSV'} table in UTF-8 with a header row"
     try:
-        return pd.read_csv(path, sep=sep, **kwargs)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ExpressionError(f"cannot parse the table: {exc}", file=path, expected="a CSV or TSV table") from None
+        header = pd.read_csv(
+            path, sep=sep, header=None, nrows=1, dtype=str, encoding="utf-8-sig", comment=kwargs.get("comment")
+        )
+        frame = pd.read_csv(path, sep=sep, encoding="utf-8-sig", **kwargs)
+    except UnicodeDecodeError as exc:
+        raise ExpressionError(
+            f"is not UTF-8 text (byte {exc.start}: {exc.reason})", file=path, expected=f"{expected} (save it as UTF-8)"
+        ) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise ExpressionError(f"cannot parse the table: {exc}", file=path, expected=expected) from None
+    names = [str(name).strip() for name in header.iloc[0]]
+    other = ";" if sep == "," else ","
+    if len(names) == 1 and other in names[0]:
+        raise ExpressionError(
+            f"the header is one column '{names[0][:60]}': the file looks separated by '{other}'",
+            file=path,
+            expected=expected + f" separated by '{sep}'" if sep == "," else expected + " separated by tabs",
+        )
+    seen: dict[str, int] = {}
+    for column, name in enumerate(names, start=1):
+        if name in seen:
+            raise ExpressionError(
+                f"column '{name}' appears twice in the header (columns {seen[name]} and {column})",
+                file=path,
+                field=name,
+                expected="each column name once",
+            )
+        seen[name] = column
+    return frame
+
+
+def check_log_input(table: ExpressionTable, log_transform: str) -> None:
+    """A negative value where ``genomic.log_transform`` will apply log2(x+1) is an error naming file, row and
+    probe. ``auto`` is judged on all the values (each fold later decides on its training part by the same rule).
+    """
+    values = table.values.to_numpy()
+    logged = log_transform == "always" or (log_transform == "auto" and looks_linear_scale(values)[0])
+    negative = np.argwhere(values < 0) if logged else np.empty((0, 2), dtype=int)
+    if negative.size:
+        i, j = negative[0]
+        sample = table.values.index[i]
+        file, row = table.origin.get(sample, (None, None))
+        raise ExpressionError(
+            f"negative value {values[i, j]:.6g} where log2(x+1) will be applied (log_transform: {log_transform}; "
+            f"{len(negative)} negative value(s) in all)",
+            file=file,
+            row=f"{row} (sample '{sample}')",
+            field=str(table.values.columns[j]),
+            expected="non-negative linear-scale values, or genomic.log_transform: never for log-scale data",
+        )
 
 
 def _read_cumida_file(path: Path, source: ExpressionSource) -> ExpressionTable:
