@@ -87,6 +87,14 @@ def _check_folders(config: Config, source: str) -> None:
                     what = "is a file" if path == folder else f"cannot be made: {path} is a file"
                     raise ConfigError(f"{folder} {what}", file=source, field=field, expected="a folder (or none yet)")
                 break
+        images = config.data.images.root.resolve() if config.data.images is not None else None
+        if folder is not None and images is not None and folder.resolve().is_relative_to(images):
+            raise ConfigError(
+                f"{folder} is inside the image folder {images}: what leukmodel writes there would be read as data",
+                file=source,
+                field=field,
+                expected="a folder outside data.images.root",
+            )
 
 
 def load_config(path: str | PathLike[str]) -> Config:
@@ -95,9 +103,13 @@ def load_config(path: str | PathLike[str]) -> Config:
     if not path.is_file():
         raise ConfigError("config file not found", file=path, expected="a YAML file")
     try:
-        values = yaml.safe_load(path.read_text())
+        values = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"is not UTF-8 text (byte {exc.start})", file=path, expected="a YAML file in UTF-8") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"not valid YAML: {exc}", file=path) from None
+    if values is None:
+        raise ConfigError("the file is empty", file=path, expected="a YAML mapping with at least a data: section")
     if not isinstance(values, dict):
         raise ConfigError("the top level is not a mapping", file=path, expected="key: value pairs")
     return config_from_dict(values, base_dir=path.parent.resolve(), source=str(path))

@@ -10,10 +10,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pandas as pd
-
 from leukmodel.config import ImageSource
 from leukmodel.data.records import Ignored, ImageRecord, find_images
+from leukmodel.data.tables import read_table
 from leukmodel.errors import CohortError
 
 CNMC_NAME = re.compile(r"^UID_(?P<subject>[A-Za-z]?\d+)_(?P<image>\d+)_(?P<cell>\d+)_(?P<cls>[A-Za-z]+)$")
@@ -72,11 +71,7 @@ def _class_folders(source: ImageSource) -> set[str]:
 
 def _read_test_phase(source: ImageSource) -> list[ImageRecord]:
     csv = source.labels_csv
-    try:
-        table = pd.read_csv(csv, dtype=str, keep_default_na=False)
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise CohortError(f"cannot read the labels CSV: {exc}", file=csv) from None
-    table.columns = [c.strip() for c in table.columns]
+    table = read_table(csv, CohortError, "labels CSV", dtype=str, keep_default_na=False)
     for column in ("Patient_ID", "new_names", "labels"):
         if column not in table.columns:
             raise CohortError(

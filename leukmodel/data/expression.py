@@ -10,6 +10,7 @@ import pandas as pd
 
 from leukmodel.config import ExpressionSource
 from leukmodel.data.records import ExpressionTable
+from leukmodel.data.tables import read_table
 from leukmodel.errors import CohortError, ExpressionError
 from leukmodel.genomics.transform import looks_linear_scale
 
@@ -27,41 +28,7 @@ def read_expression(source: ExpressionSource) -> ExpressionTable:
 
 
 def _read_table(path: Path, **kwargs) -> pd.DataFrame:
-    """A CSV (TSV for .tsv/.txt/.tab) in UTF-8 (a byte-order mark is fine) whose header names each column once."""
-    if not path.is_file():
-        raise ExpressionError("expression file not found", file=path)
-    sep = "\t" if path.suffix.lower() in (".tsv", ".txt", ".tab") else ","
-    expected = f"a {'TSV' if sep == chr(9) else 'CSV'} table in UTF-8 with a header row"
-    try:
-        header = pd.read_csv(
-            path, sep=sep, header=None, nrows=1, dtype=str, encoding="utf-8-sig", comment=kwargs.get("comment")
-        )
-        frame = pd.read_csv(path, sep=sep, encoding="utf-8-sig", **kwargs)
-    except UnicodeDecodeError as exc:
-        raise ExpressionError(
-            f"is not UTF-8 text (byte {exc.start}: {exc.reason})", file=path, expected=f"{expected} (save it as UTF-8)"
-        ) from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise ExpressionError(f"cannot parse the table: {exc}", file=path, expected=expected) from None
-    names = [str(name).strip() for name in header.iloc[0]]
-    other = ";" if sep == "," else ","
-    if len(names) == 1 and other in names[0]:
-        raise ExpressionError(
-            f"the header is one column '{names[0][:60]}': the file looks separated by '{other}'",
-            file=path,
-            expected=expected + f" separated by '{sep}'" if sep == "," else expected + " separated by tabs",
-        )
-    seen: dict[str, int] = {}
-    for column, name in enumerate(names, start=1):
-        if name in seen:
-            raise ExpressionError(
-                f"column '{name}' appears twice in the header (columns {seen[name]} and {column})",
-                file=path,
-                field=name,
-                expected="each column name once",
-            )
-        seen[name] = column
-    return frame
+    return read_table(path, ExpressionError, "expression file", **kwargs)
 
 
 def check_log_input(table: ExpressionTable, log_transform: str) -> None:
@@ -95,12 +62,12 @@ def _read_cumida_file(path: Path, source: ExpressionSource) -> ExpressionTable:
                 field=column,
                 expected="CuMiDa layout: samples, type, then one column per probe",
             )
-    ids = frame[CUMIDA_ID].astype(str).str.strip()
+    ids = _filled(frame[CUMIDA_ID], path, "sample id")
     _check_unique(ids, path)
     values = frame.drop(columns=[CUMIDA_ID, CUMIDA_TYPE])
     values.index = pd.Index(ids, name="sample")
     values = _numeric(values, path)
-    labels = pd.Series(frame[CUMIDA_TYPE].astype(str).str.strip().to_numpy(), index=values.index)
+    labels = pd.Series(_filled(frame[CUMIDA_TYPE], path, "class").to_numpy(), index=values.index)
     origin = {sample: (path, row) for row, sample in enumerate(ids, start=1)}
     return ExpressionTable(values=values, labels=labels, origin=origin)
 
@@ -143,9 +110,9 @@ def _read_labels(source: ExpressionSource, samples: pd.Index) -> pd.Series:
                 field=column,
                 expected="the columns named by labels_sample_column and labels_label_column",
             )
-    ids = frame[source.labels_sample_column].str.strip()
+    ids = _filled(frame[source.labels_sample_column], path, "sample id")
     _check_unique(ids, path)
-    labels = pd.Series(frame[source.labels_label_column].str.strip().to_numpy(), index=ids.to_numpy())
+    labels = pd.Series(_filled(frame[source.labels_label_column], path, "label").to_numpy(), index=ids.to_numpy())
     missing = [s for s in samples if s not in labels.index]
     if missing:
         raise ExpressionError(
@@ -155,6 +122,22 @@ def _read_labels(source: ExpressionSource, samples: pd.Index) -> pd.Series:
             expected="a label for every sample of the expression matrix",
         )
     return labels.loc[list(samples)]
+
+
+def _filled(column: pd.Series, path: Path, what: str) -> pd.Series:
+    """The column as stripped text; an empty (or NaN) cell is an error naming its row."""
+    text = column.astype(str).str.strip()
+    blank = column.isna().to_numpy() | (text == "").to_numpy()
+    if blank.any():
+        rows = [int(i) + 1 for i in blank.nonzero()[0]]
+        raise ExpressionError(
+            f"empty {what} ({len(rows)} row(s) in all: {rows[:10]})",
+            file=path,
+            row=rows[0],
+            field=str(column.name),
+            expected=f"a {what} in every row",
+        )
+    return text
 
 
 def _check_unique(ids: pd.Series, path: Path, what: str = "sample") -> None:

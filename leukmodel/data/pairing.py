@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from leukmodel.data.cohort import Sample, Unpaired
+from leukmodel.data.tables import read_table
 from leukmodel.errors import CohortError
 
 MANIFEST_COLUMNS = ("patient_id", "expression_sample")
@@ -120,10 +121,7 @@ def expression_only(profiles: dict[str, Profile]) -> list[Sample]:
 
 
 def _read_manifest(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise CohortError("pairing manifest not found", file=path)
-    table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    table.columns = [c.strip() for c in table.columns]
+    table = read_table(path, CohortError, "pairing manifest", dtype=str, keep_default_na=False)
     for column in MANIFEST_COLUMNS:
         if column not in table.columns:
             raise CohortError(
