@@ -462,3 +462,14 @@ def test_negative_expression_under_a_log_transform_names_the_file(tmp_path):
         expression_cohort(tmp_path, f)
     values = {"data": {"expression": {"files": [str(f)]}}, "genomic": {"log_transform": "never"}}
     assert len(build_cohort(config_from_dict(values)).samples) == 6
+
+
+def test_predict_refuses_an_explanation_folder_holding_a_users_files_before_loading_a_model(tmp_path):
+    (tmp_path / "explain").mkdir()
+    (tmp_path / "explain" / "figure.png").write_bytes(b"the user's figure")
+    (tmp_path / "e.csv").write_text("samples,p1\nS1,5\n")
+    args = ["predict", "--model", str(tmp_path / "no-model"), "--expression", str(tmp_path / "e.csv")]
+    result = CliRunner().invoke(cli, [*args, "--explain", str(tmp_path / "explain")])
+    assert result.exit_code != 0
+    assert "figure.png" in result.output and "no MLmodel" not in result.output
+    assert (tmp_path / "explain" / "figure.png").read_bytes() == b"the user's figure"
