@@ -225,3 +225,40 @@ def test_cli_answers_with_a_message_not_a_traceback(tmp_path, case):
     args, text = CLI[case](tmp_path)
     code, output = run_cli(*args)
     assert code != 0 and text in output and "Traceback" not in output
+
+
+PREDICT_PROFILES: dict[str, tuple[bytes, str | None]] = {
+    "samples as rows": (b"sample,g1,g2\nS1,5,6\n", None),
+    "genes as rows with a byte-order mark": (b"\xef\xbb\xbfgene,S1\ng1,5\ng2,6\n", None),
+    "a gene twice in the header": (b"sample,g1,g1\nS1,5,6\n", "column 'g1' appears twice"),
+    "a gene twice in the rows": (b"gene,S1\ng1,5\ng1,6\ng2,7\n", "g1 appear in more than one row"),
+    "semicolons": (b"sample;g1;g2\nS1;5;6\n", "looks separated by ';'"),
+    "zero-byte file": (b"", "the file is empty"),
+}
+
+
+@pytest.mark.parametrize("case", list(PREDICT_PROFILES))
+def test_a_profile_given_to_predict(tmp_path, case):
+    from leukmodel.serving import read_expression_csv
+
+    data, error = PREDICT_PROFILES[case]
+    (tmp_path / "p.csv").write_bytes(data)
+    if error is None:
+        assert read_expression_csv(tmp_path / "p.csv", ["g1", "g2"]) == ("S1", {"g1": 5, "g2": 6})
+    else:
+        with pytest.raises(LeukInputError, match=rf"p.csv.*{error}"):
+            read_expression_csv(tmp_path / "p.csv", ["g1", "g2"])
+
+
+def test_two_patients_sharing_one_image_subject_in_a_manifest(tmp_path):
+    (tmp_path / "images" / "all").mkdir(parents=True)
+    (tmp_path / "images" / "all" / "UID_1_1_1_all.bmp").write_bytes(encoded(".bmp"))
+    (tmp_path / "e.csv").write_text("samples,type,p1\nS1,all,5\nS2,all,6\n")
+    (tmp_path / "m.csv").write_text("patient_id,image_subject,expression_sample\nP1,1,S1\nP2,1,S2\n")
+    data_section = {
+        "images": {"root": "images"},
+        "expression": {"files": ["e.csv"]},
+        "pairing": {"mode": "paired", "manifest": "m.csv"},
+    }
+    with pytest.raises(LeukInputError, match=r"m.csv, row 2, field 'image_subject': '1' appears in rows \[1, 2\]"):
+        build_cohort(config_from_dict({"data": data_section}, base_dir=tmp_path))

@@ -133,8 +133,8 @@ def _read_manifest(path: Path) -> pd.DataFrame:
     if "image_subject" not in table.columns:
         table["image_subject"] = table["patient_id"]
     table = table[["patient_id", "image_subject", "expression_sample"]].apply(lambda c: c.str.strip())
-    for column in ("patient_id", "expression_sample"):
-        duplicated = table[column][table[column].duplicated()]
+    for column in ("patient_id", "image_subject", "expression_sample"):
+        duplicated = table[column][table[column].duplicated() & (table[column] != "")]
         if len(duplicated):
             rows = [i + 1 for i, v in enumerate(table[column]) if v == duplicated.iloc[0]]
             raise CohortError(
