@@ -473,3 +473,15 @@ def test_predict_refuses_an_explanation_folder_holding_a_users_files_before_load
     assert result.exit_code != 0
     assert "figure.png" in result.output and "no MLmodel" not in result.output
     assert (tmp_path / "explain" / "figure.png").read_bytes() == b"the user's figure"
+
+
+def test_cv_out_that_is_a_file_fails_before_any_feature_is_computed(tmp_path):
+    write_image(tmp_path / "images" / "all" / "UID_1_1_1_all.bmp")
+    (tmp_path / "config.yaml").write_text("data: {images: {root: images}}\nfeatures: {cache_dir: cache}\n")
+    (tmp_path / "taken").write_text("a file of the user's")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "summary.md").write_text("the user's notes")
+    for out, message in ((tmp_path / "taken" / "cv", "taken: is a file"), (tmp_path / "out", "summary.md")):
+        result = CliRunner().invoke(cli, ["cv", str(tmp_path / "config.yaml"), "--out", str(out)])
+        assert result.exit_code != 0 and message in result.output
+    assert not (tmp_path / "cache").exists()

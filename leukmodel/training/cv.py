@@ -197,6 +197,15 @@ class CVResult:
         return out
 
 
+def check_output_dir(out_dir: str | PathLike[str]) -> None:
+    """Refuse, before any work, an output folder that is a file or holds files in the way of :meth:`CVResult.save`.
+
+    Raises:
+        NotOursError: names the file(s); see :mod:`leukmodel.owned`.
+    """
+    OwnedFiles(out_dir, "the cross-validation's output").check(OUTPUT_FILES, folders=[MODELS])
+
+
 def run_cross_validation(
     cohort: Cohort,
     bags: dict[str, FeatureBag],
@@ -211,7 +220,7 @@ def run_cross_validation(
             leukmodel did not write.
     """
     if out_dir is not None:
-        OwnedFiles(out_dir, "the cross-validation's output").check(OUTPUT_FILES, folders=[MODELS])
+        check_output_dir(out_dir)
     for model in config.cv.models:
         check_modalities(model, cohort)
     make_folds(cohort, config.cv.n_folds, config.cv.val_fraction, config.seed)
