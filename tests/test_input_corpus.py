@@ -262,3 +262,23 @@ def test_two_patients_sharing_one_image_subject_in_a_manifest(tmp_path):
     }
     with pytest.raises(LeukInputError, match=r"m.csv, row 2, field 'image_subject': '1' appears in rows \[1, 2\]"):
         build_cohort(config_from_dict({"data": data_section}, base_dir=tmp_path))
+
+
+@pytest.mark.parametrize("damage", ["truncated entry", "entry that is not HDF5", "damaged no-foreground record"])
+def test_a_damaged_cache_entry_is_named_with_what_to_do(tmp_path, damage):
+    from leukmodel.features.cache import FeatureCache
+
+    cache = FeatureCache(tmp_path, {"settings": 1})
+    digest = "ab" * 32
+    cache.write(digest, "pooled", np.ones((2, 4), np.float32), np.zeros((2, 2), np.int64), {})
+    entry = cache.path(digest, "pooled")
+    if damage == "truncated entry":
+        entry.write_bytes(entry.read_bytes()[:100])
+    elif damage == "entry that is not HDF5":
+        entry.write_text("features")
+    else:
+        cache.no_foreground_path(digest).parent.mkdir(parents=True)
+        cache.no_foreground_path(digest).write_text("{not json")
+    with pytest.raises(LeukInputError, match=r"damaged cache entry.*delete this file .* featurize again"):
+        cache.no_foreground(digest)
+        cache.read(digest, "pooled")
