@@ -178,6 +178,17 @@ CONFIGS: dict[str, tuple[bytes, str]] = {
     "a number as text": (b"data: {images: {root: x}}\ncv: {n_folds: five}\n", "field 'cv.n_folds'"),
     "output inside the images": (b"data: {images: {root: img}}\noutput_dir: img/runs\n", "inside the image folder"),
     "cache inside the images": (b"data: {images: {root: img}}\nfeatures: {cache_dir: img}\n", "inside the image"),
+    "a key given twice": (b"data: {images: {root: i}}\ndata: {expression: {files: [e.csv]}}\n", "'data' appears twice"),
+    "a broken regular expression": (
+        b"data: {images: {root: i, format: folder, subject_pattern: '(?P<s'}}\n",
+        "field 'data.images.subject_pattern'.*not a regular expression",
+    ),
+    "a broken ignore_columns pattern": (
+        b"data: {expression: {files: [e.csv], ignore_columns: ['[x']}}\n",
+        "field 'data.expression.ignore_columns.0'.*not a regular expression",
+    ),
+    "a class listed twice": (b"data: {images: {root: i}, classes: [ALL, ALL]}\n", "names a class twice"),
+    "no image extensions": (b"data: {images: {root: i, extensions: []}}\n", "field 'data.images.extensions'"),
 }
 
 

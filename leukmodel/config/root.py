@@ -103,7 +103,7 @@ def load_config(path: str | PathLike[str]) -> Config:
     if not path.is_file():
         raise ConfigError("config file not found", file=path, expected="a YAML file")
     try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+        values = yaml.load(path.read_text(encoding="utf-8-sig"), Loader=_UniqueKeyLoader)
     except UnicodeDecodeError as exc:
         raise ConfigError(f"is not UTF-8 text (byte {exc.start})", file=path, expected="a YAML file in UTF-8") from None
     except yaml.YAMLError as exc:
@@ -113,6 +113,24 @@ def load_config(path: str | PathLike[str]) -> Config:
     if not isinstance(values, dict):
         raise ConfigError("the top level is not a mapping", file=path, expected="key: value pairs")
     return config_from_dict(values, base_dir=path.parent.resolve(), source=str(path))
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, but a key given twice in one mapping is an error (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"key '{key}' appears twice (lines {seen[key]} and {key_node.start_mark.line + 1})",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
 
 
 def _config_error(exc: ValidationError, source: str) -> ConfigError:
