@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from dataclasses import dataclass
 
@@ -14,6 +15,8 @@ from leukmodel.data.images import read_rgb
 from leukmodel.errors import CohortError, ImageError
 from leukmodel.preprocessing.foreground import NoForegroundError
 from leukmodel.preprocessing.tiling import tile_image
+
+log = logging.getLogger(__name__)
 
 
 def check_folds_feasible(cohort: Cohort, n_folds: int) -> None:
@@ -64,9 +67,11 @@ def check_images(
         try:
             tile_image(rgb, tiles, path)
         except NoForegroundError as exc:
-            if tiles.on_no_foreground == "error" or no_foreground is None:
+            if tiles.on_no_foreground == "error":
                 raise
-            no_foreground.append(str(exc))
+            log.warning("left out (tiles.on_no_foreground: skip): %s", exc)
+            if no_foreground is not None:
+                no_foreground.append(str(exc))
     return len(paths)
 
 
