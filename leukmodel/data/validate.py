@@ -69,8 +69,9 @@ def check_images(
         except NoForegroundError as exc:
             if tiles.on_no_foreground == "error":
                 raise
-            log.warning("left out (tiles.on_no_foreground: skip): %s", exc)
-            if no_foreground is not None:
+            if no_foreground is None:
+                log.warning("left out (tiles.on_no_foreground: skip): %s", exc)
+            else:
                 no_foreground.append(str(exc))
     return len(paths)
 
