@@ -50,7 +50,7 @@ def check_images(
 ) -> int:
     """Decode and tile every image once, as featurize will; unreadable, truncated, grayscale, 16-bit or too small
     images are named errors, and so are images without a foreground tile unless ``tiles.on_no_foreground`` is
-    ``skip`` (then they are added to ``no_foreground``, with the reason).
+    ``skip`` (then they are added to ``no_foreground`` with the reason, or logged when no list is given).
 
     Returns the number of images checked.
     """
