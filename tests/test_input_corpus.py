@@ -293,3 +293,23 @@ def test_a_damaged_cache_entry_is_named_with_what_to_do(tmp_path, damage):
     with pytest.raises(LeukInputError, match=r"damaged cache entry.*delete this file .* featurize again"):
         cache.no_foreground(digest)
         cache.read(digest, "pooled")
+
+
+@pytest.mark.parametrize("content", ["truncated", "text", "a tensor", "another format"])
+def test_a_model_bundle_that_is_damaged_or_foreign(tmp_path, content):
+    import torch
+
+    from leukmodel.training.bundle import ModelBundle
+
+    path = tmp_path / "fusion-fold0.pt"
+    if content == "truncated":
+        torch.save({"format": 1, "state_dict": {"w": torch.ones(100)}}, path)
+        path.write_bytes(path.read_bytes()[:200])
+    elif content == "text":
+        path.write_text("weights")
+    elif content == "a tensor":
+        torch.save(torch.ones(3), path)
+    else:
+        torch.save({"format": "clam-1"}, path)
+    with pytest.raises(LeukInputError, match=r"fusion-fold0.pt: .*(cannot be read|not a leukmodel model bundle)"):
+        ModelBundle.load(path)
