@@ -23,6 +23,15 @@ cv2.circle(CELL, (24, 24), 14, (150, 40, 110), -1)
 TILES = TilesConfig(patch_size=32, min_foreground=0.05)
 
 
+def outcome(error: str | None, action: Callable[[], object]) -> object:
+    """``action()`` when no error is expected, else the check that it raises a named error matching ``error``."""
+    if error is None:
+        return action()
+    with pytest.raises(LeukInputError, match=error):
+        action()
+    return None
+
+
 def encoded(ext: str, pixels: np.ndarray = CELL) -> bytes:
     return cv2.imencode(ext, pixels)[1].tobytes()
 
@@ -62,11 +71,8 @@ def test_image_files(tmp_path, case):
     (tmp_path / "all").mkdir()
     (tmp_path / "all" / name).write_bytes(data)
     cohort = build_cohort(config_from_dict({"data": {"images": {"root": str(tmp_path), "bag_by": "image"}}}))
-    if error is None:
-        assert check_images(cohort, TILES, progress=False) == 1
-    else:
-        with pytest.raises(LeukInputError, match=rf"{name}: .*{error}"):
-            check_images(cohort, TILES, progress=False)
+    checked = outcome(error and rf"{name}: .*{error}", lambda: check_images(cohort, TILES, progress=False))
+    assert checked == (1 if error is None else None)
 
 
 def test_paths_with_spaces_and_unicode(tmp_path):
@@ -115,12 +121,9 @@ def test_expression_tables(tmp_path, case):
     data, error = TABLES[case]
     (tmp_path / "e.csv").write_bytes(data)
     config = config_from_dict({"data": {"expression": {"files": ["e.csv"]}}}, base_dir=tmp_path)
+    cohort = outcome(error and rf"e.csv.*{error}", lambda: build_cohort(config))
     if error is None:
-        cohort = build_cohort(config)
         assert len(cohort.samples) == 2 and list(cohort.expression.columns) == ["p1", "p2"]
-    else:
-        with pytest.raises(LeukInputError, match=rf"e.csv.*{error}"):
-            build_cohort(config)
 
 
 def test_an_expression_path_that_is_a_folder(tmp_path):
@@ -151,11 +154,9 @@ def test_pairing_manifests(tmp_path, case):
         "pairing": {"mode": "paired", "manifest": "m.csv"},
     }
     config = config_from_dict({"data": data_section}, base_dir=tmp_path)
+    cohort = outcome(error and rf"m.csv.*{error}", lambda: build_cohort(config))
     if error is None:
-        assert [s.sample_id for s in build_cohort(config).samples] == ["P1"]
-    else:
-        with pytest.raises(LeukInputError, match=rf"m.csv.*{error}"):
-            build_cohort(config)
+        assert [s.sample_id for s in cohort.samples] == ["P1"]
 
 
 def test_a_labels_csv_with_a_byte_order_mark(tmp_path):
@@ -254,11 +255,8 @@ def test_a_profile_given_to_predict(tmp_path, case):
 
     data, error = PREDICT_PROFILES[case]
     (tmp_path / "p.csv").write_bytes(data)
-    if error is None:
-        assert read_expression_csv(tmp_path / "p.csv", ["g1", "g2"]) == ("S1", {"g1": 5, "g2": 6})
-    else:
-        with pytest.raises(LeukInputError, match=rf"p.csv.*{error}"):
-            read_expression_csv(tmp_path / "p.csv", ["g1", "g2"])
+    profile = outcome(error and rf"p.csv.*{error}", lambda: read_expression_csv(tmp_path / "p.csv", ["g1", "g2"]))
+    assert profile == (("S1", {"g1": 5, "g2": 6}) if error is None else None)
 
 
 def test_two_patients_sharing_one_image_subject_in_a_manifest(tmp_path):
