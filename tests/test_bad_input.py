@@ -145,7 +145,7 @@ def test_duplicate_image_names_across_folds(tmp_path):
     write_image(tmp_path / "fold_0" / "all" / "UID_5_1_1_all.bmp")
     write_image(tmp_path / "fold_1" / "all" / "UID_5_1_1_all.bmp")
     config = config_from_dict({"data": {"images": {"root": str(tmp_path), "bag_by": "image"}}})
-    with pytest.raises(CohortError, match=r"duplicate sample id 'UID_5_1_1_all'"):
+    with pytest.raises(CohortError, match=r"the image 'UID_5_1_1_all' is here twice: .*fold_0.* and .*fold_1"):
         build_cohort(config)
 
 
@@ -485,3 +485,11 @@ def test_cv_out_that_is_a_file_fails_before_any_feature_is_computed(tmp_path):
         result = CliRunner().invoke(cli, ["cv", str(tmp_path / "config.yaml"), "--out", str(out)])
         assert result.exit_code != 0 and message in result.output
     assert not (tmp_path / "cache").exists()
+
+
+def test_one_cnmc_image_in_two_folders_of_a_subject_bag_is_not_counted_twice(tmp_path):
+    write_image(tmp_path / "fold_0" / "all" / "UID_5_1_1_all.bmp")
+    write_image(tmp_path / "png" / "all" / "UID_5_1_1_all.png")
+    config = config_from_dict({"data": {"images": {"root": str(tmp_path), "bag_by": "subject"}}})
+    with pytest.raises(CohortError, match=r"the image 'UID_5_1_1_all' is here twice"):
+        build_cohort(config)

@@ -46,7 +46,8 @@ def read_cnmc(source: ImageSource, ignored: list[Ignored] | None = None) -> list
     if source.labels_csv is not None:
         return _read_test_phase(source)
     ignored = [] if ignored is None else ignored
-    records = []
+    records: list[ImageRecord] = []
+    seen: dict[str, Path] = {}
     classes = _class_folders(source)
     for path in find_images(source.root, source.extensions, ignored, source.prefer_extension):
         folder = path.parent.name.lower()
@@ -61,6 +62,13 @@ def read_cnmc(source: ImageSource, ignored: list[Ignored] | None = None) -> list
                 file=path,
                 expected="the class in the file name to match its folder",
             )
+        if path.stem in seen:  # a C-NMC name identifies one cell image: a second copy would count it twice
+            raise CohortError(
+                f"the image '{path.stem}' is here twice: {seen[path.stem]} and {path}",
+                file=path,
+                expected="each C-NMC image once in the tree (several extensions in one folder: prefer_extension)",
+            )
+        seen[path.stem] = path
         records.append(ImageRecord(path=path, subject=subject, label=token, name=path.stem))
     return records
 
