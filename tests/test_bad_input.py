@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import socket
+import time
 from pathlib import Path
 
 import cv2
@@ -29,9 +31,13 @@ def expression_cohort(tmp_path: Path, *files: Path, **source):
     return build_cohort(config_from_dict({"data": data}, base_dir=tmp_path))
 
 
-def write_image(path: Path, value: int = 120, size: int = 16) -> Path:
+def write_image(path: Path, value: int = 120, size: int = 16, cell: bool = True) -> Path:
+    """A pale square image with (``cell``) one dark purple disc in the middle, as a stained cell."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), np.full((size, size, 3), value, np.uint8))
+    pixels = np.full((size, size, 3), 230, np.uint8) if cell else np.full((size, size, 3), value, np.uint8)
+    if cell:
+        cv2.circle(pixels, (size // 2, size // 2), size // 3, (150, 40, 110), -1)
+    cv2.imwrite(str(path), pixels)
     return path
 
 
@@ -139,7 +145,7 @@ def test_duplicate_image_names_across_folds(tmp_path):
     write_image(tmp_path / "fold_0" / "all" / "UID_5_1_1_all.bmp")
     write_image(tmp_path / "fold_1" / "all" / "UID_5_1_1_all.bmp")
     config = config_from_dict({"data": {"images": {"root": str(tmp_path), "bag_by": "image"}}})
-    with pytest.raises(CohortError, match=r"duplicate sample id 'UID_5_1_1_all'"):
+    with pytest.raises(CohortError, match=r"the image 'UID_5_1_1_all' is here twice: .*fold_0.* and .*fold_1"):
         build_cohort(config)
 
 
@@ -252,3 +258,238 @@ def test_validate_cli_on_real_samples(cnmc_sample, cumida_sample, tmp_path):
     assert result.exit_code != 0, result.output  # one patient per class is too few even for 2 folds
     assert "class 'all' has 1 independent patient group(s), too few for 2-fold" in result.output
     assert "images: all 6 readable" in result.output
+
+
+# --- issue 15: nothing lost, nothing silent ------------------------------------------------------------------------
+
+
+def test_synth_rerun_keeps_a_users_files_and_names_them(tmp_path):
+    out = tmp_path / "cohort"
+    args = ["synth", str(out), "--patients", "4", "--images-per-patient", "1", "--image-size", "64", "--genes", "40"]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    mine = write_image(out / "images" / "fold_0" / "all" / "UID_99_1_1_all.bmp")
+    (out / "expression" / "mine.csv").write_text("samples,type\n")
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code != 0
+    assert "expression/mine.csv" in result.output and "images/fold_0/all/UID_99_1_1_all.bmp" in result.output
+    assert mine.is_file() and (out / "expression" / "mine.csv").is_file()
+    assert (out / "config.yaml").is_file()  # refused before anything was removed
+
+
+@pytest.mark.parametrize(
+    ("section", "problem"),
+    [({"cv": {"models": []}}, "cv.models"), ({"cv": {"models": ["image"], "reference": "fusion"}}, "not among")],
+)
+def test_cv_models_and_reference_are_checked_with_the_config(section, problem):
+    with pytest.raises(ConfigError, match=problem):
+        config_from_dict({"data": {"images": {"root": "x"}}, **section})
+
+
+def test_the_reference_defaults_to_a_model_that_runs():
+    config = config_from_dict({"data": {"images": {"root": "x"}}, "cv": {"models": ["image", "genomic"]}})
+    assert config.cv.reference == "image"
+
+
+@pytest.mark.parametrize("field", ["output_dir", "features.cache_dir"])
+def test_output_and_cache_folders_that_are_files_fail_when_the_config_is_read(tmp_path, field):
+    (tmp_path / "taken").write_text("a file of the user's")
+    section, _, key = field.rpartition(".")
+    values = {"data": {"images": {"root": "x"}}}
+    values.update({section: {key: "taken/sub"}} if section else {key: "taken"})
+    with pytest.raises(ConfigError, match=rf"field '{field}'.*taken.*(is a file|cannot be made)"):
+        config_from_dict(values, base_dir=tmp_path)
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]  # nothing listens there once the socket is closed
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["predict", "--model", "models:/m@champion", "--expression", "e.csv"],
+        ["explain", "0123abcd", "--sample", "S1"],
+        ["report", "0123abcd"],
+    ],
+)
+def test_a_tracking_server_that_is_down_is_a_named_error_within_seconds(tmp_path, command):
+    import leukmodel.explain
+    import leukmodel.report
+    import leukmodel.serving  # noqa: F401  (imports take long on a busy machine: time only the command)
+
+    uri = f"http://127.0.0.1:{closed_port()}"
+    start = time.monotonic()
+    result = CliRunner().invoke(cli, [*command, "--tracking-uri", uri])
+    assert time.monotonic() - start < 20
+    assert result.exit_code != 0
+    assert f"{uri}: the MLflow tracking server does not answer" in result.output
+
+
+def test_a_config_naming_a_server_that_is_down_fails_at_first_contact(tmp_path):
+    from leukmodel.tracking.setup import TrackingServerError, tracking_uri
+
+    config = config_from_dict({"data": {"images": {"root": "x"}}, "tracking": {"mlflow_uri": "http://127.0.0.1:9"}})
+    with pytest.raises(TrackingServerError, match="does not answer"):
+        tracking_uri(config)
+
+
+def test_a_duplicated_probe_column_is_named(tmp_path):
+    f = write_cumida(tmp_path / "e.csv", [("S1", "ALL", [1, 2, 3])], probes=("p1", "p2", "p1"))
+    with pytest.raises(ExpressionError, match=r"e.csv, field 'p1': column 'p1' appears twice .*columns 3 and 5"):
+        expression_cohort(tmp_path, f)
+
+
+def test_an_expression_file_with_a_header_and_no_rows_is_not_an_image_only_cohort(tmp_path):
+    config = paired_config(tmp_path, "patient_id,image_subject,expression_sample\nP1,1,GSM1\n")
+    (tmp_path / "e.csv").write_text("samples,type,p1,p2\n")
+    with pytest.raises(CohortError, match=r"e.csv, field 'data.expression': the config names expression but"):
+        build_cohort(config)
+
+
+def cnmc_summary(tmp_path: Path) -> str:
+    from leukmodel.data import summarize
+
+    return summarize(image_cohort(tmp_path)).to_text()
+
+
+def test_images_in_an_unknown_folder_are_listed_and_mac_metadata_is_skipped_quietly(tmp_path):
+    write_image(tmp_path / "fold_0" / "all" / "UID_1_1_1_all.bmp")
+    write_image(tmp_path / "fold_0" / "hem" / "UID_H2_1_1_hem.bmp")
+    write_image(tmp_path / "fold_0" / "blasts" / "UID_3_1_1_all.bmp")
+    (tmp_path / "__MACOSX" / "fold_0" / "all").mkdir(parents=True)
+    (tmp_path / "__MACOSX" / "fold_0" / "all" / "._UID_1_1_1_all.bmp").write_bytes(b"\x00\x05\x16\x07")
+    (tmp_path / "fold_0" / "all" / "._UID_1_1_1_all.bmp").write_bytes(b"\x00\x05\x16\x07")
+    (tmp_path / "fold_0" / "notes.txt").write_text("scanned 2019")
+    text = cnmc_summary(tmp_path)
+    assert "ignored under the image folder: 2" in text
+    assert "blasts/UID_3_1_1_all.bmp: folder 'blasts' is not a class folder (all, hem)" in text
+    assert "notes.txt: not an image file" in text
+    assert "MACOSX" not in text and "._UID" not in text
+
+
+def test_images_behind_a_symlinked_folder_are_found_and_a_link_loop_ends(tmp_path):
+    elsewhere = tmp_path / "elsewhere" / "all"
+    write_image(elsewhere / "UID_1_1_1_all.bmp")
+    root = tmp_path / "root"
+    write_image(root / "hem" / "UID_H2_1_1_hem.bmp")
+    (root / "linked").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (root / "hem" / "loop").symlink_to(root, target_is_directory=True)
+    cohort = image_cohort(root)
+    assert sorted(s.label for s in cohort.samples) == ["all", "hem"]
+    assert any("already searched" in i.reason for i in cohort.ignored)
+
+
+def test_one_image_under_two_extensions_is_an_error_unless_the_config_picks_one(tmp_path):
+    write_image(tmp_path / "all" / "UID_1_1_1_all.bmp")
+    write_image(tmp_path / "all" / "UID_1_1_1_all.png")
+    write_image(tmp_path / "hem" / "UID_H2_1_1_hem.bmp")
+    with pytest.raises(CohortError, match=r"several extensions: UID_1_1_1_all.bmp, UID_1_1_1_all.png"):
+        image_cohort(tmp_path)
+    source = {"root": str(tmp_path), "bag_by": "subject", "prefer_extension": ".png"}
+    cohort = build_cohort(config_from_dict({"data": {"images": source}}))
+    assert [p.name for s in cohort.samples for p in s.images] == ["UID_1_1_1_all.png", "UID_H2_1_1_hem.bmp"]
+    assert [i.path.name for i in cohort.ignored] == ["UID_1_1_1_all.bmp"]
+
+
+def test_manifest_ids_that_match_nothing_are_named(tmp_path):
+    from leukmodel.data import summarize
+
+    config = paired_config(tmp_path, "patient_id,image_subject,expression_sample\nP1,1,GSM1\nP2,9,GSM404\n")
+    text = summarize(build_cohort(config)).to_text()
+    assert "'P2' (expression sample 'GSM404' not found)" in text
+
+
+def test_validate_names_blank_images_and_lists_them_when_skipped(tmp_path):
+    write_image(tmp_path / "all" / "UID_1_1_1_all.bmp", size=64)
+    blank = write_image(tmp_path / "all" / "UID_1_2_1_all.bmp", size=64, cell=False)
+    tiles = TilesConfig(patch_size=32)
+    with pytest.raises(ImageError, match=rf"{blank.name}: no foreground found"):
+        check_images(image_cohort(tmp_path), tiles, progress=False)
+    found: list[str] = []
+    check_images(image_cohort(tmp_path), TilesConfig(patch_size=32, on_no_foreground="skip"), False, found)
+    assert len(found) == 1 and blank.name in found[0]
+
+
+def test_a_small_padded_image_says_its_size_and_why_padding_cannot_help(tmp_path):
+    write_image(tmp_path / "all" / "UID_1_1_1_all.bmp", size=50)
+    with pytest.raises(ImageError, match=r"image is 50x50 pixels.*padding reaches it only from about 71 px"):
+        check_images(image_cohort(tmp_path), TilesConfig(small_image="pad"), progress=False)
+
+
+def test_a_patient_whose_images_are_all_blank_is_named_with_the_image(tmp_path):
+    from leukmodel.features import Bags
+    from leukmodel.training.trainer import prepare_items
+
+    write_image(tmp_path / "all" / "UID_1_1_1_all.bmp")
+    cohort = image_cohort(tmp_path)
+    sample = cohort.samples[0]
+    bags = Bags({}, {sample.sample_id: "UID_1_1_1_all.bmp: no foreground found"})
+    with pytest.raises(CohortError) as error:
+        prepare_items(cohort, bags, [sample.sample_id], "image")
+    message = str(error.value)
+    assert f"sample '{sample.sample_id}' (patient '{sample.patient_id}')" in message
+    assert "UID_1_1_1_all.bmp" in message and "featurize" not in message and "row" not in message
+
+
+def test_a_class_without_data_is_named_not_blamed_on_the_folds(tmp_path):
+    f = write_cumida(tmp_path / "e.csv", [(f"S{i}", "ALL", [i, 2]) for i in range(6)])
+    cohort = build_cohort(config_from_dict({"data": {"expression": {"files": [str(f)]}, "classes": ["ALL", "AML"]}}))
+    with pytest.raises(CohortError, match=r"field 'data.classes': class 'AML' has no samples"):
+        check_folds_feasible(cohort, 2)
+
+
+def test_a_weights_file_that_is_not_a_state_dict_never_suggests_unpickling(tmp_path):
+    import argparse
+
+    import torch
+
+    from leukmodel.features.backbone import _load_local
+
+    path = tmp_path / "weights.pt"
+    torch.save({"args": argparse.Namespace(lr=1)}, path)
+    with pytest.raises(ConfigError) as error:
+        _load_local(torch.nn.Linear(1, 1), path)
+    assert "weights.pt" in str(error.value) and "state dict" in str(error.value)
+    assert "weights_only=False" not in str(error.value) and "will likely succeed" not in str(error.value)
+
+
+def test_negative_expression_under_a_log_transform_names_the_file(tmp_path):
+    rows = [(f"S{i}", "ALL", [200.0 * i, 500.0]) for i in range(1, 6)] + [("S6", "ALL", [-3.0, 400.0])]
+    f = write_cumida(tmp_path / "e.csv", rows)
+    with pytest.raises(ExpressionError, match=r"e.csv, row 6 \(sample 'S6'\), field 'p1': negative value -3"):
+        expression_cohort(tmp_path, f)
+    values = {"data": {"expression": {"files": [str(f)]}}, "genomic": {"log_transform": "never"}}
+    assert len(build_cohort(config_from_dict(values)).samples) == 6
+
+
+def test_predict_refuses_an_explanation_folder_holding_a_users_files_before_loading_a_model(tmp_path):
+    (tmp_path / "explain").mkdir()
+    (tmp_path / "explain" / "figure.png").write_bytes(b"the user's figure")
+    (tmp_path / "e.csv").write_text("samples,p1\nS1,5\n")
+    args = ["predict", "--model", str(tmp_path / "no-model"), "--expression", str(tmp_path / "e.csv")]
+    result = CliRunner().invoke(cli, [*args, "--explain", str(tmp_path / "explain")])
+    assert result.exit_code != 0
+    assert "figure.png" in result.output and "no MLmodel" not in result.output
+    assert (tmp_path / "explain" / "figure.png").read_bytes() == b"the user's figure"
+
+
+def test_cv_out_that_is_a_file_fails_before_any_feature_is_computed(tmp_path):
+    write_image(tmp_path / "images" / "all" / "UID_1_1_1_all.bmp")
+    (tmp_path / "config.yaml").write_text("data: {images: {root: images}}\nfeatures: {cache_dir: cache}\n")
+    (tmp_path / "taken").write_text("a file of the user's")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "summary.md").write_text("the user's notes")
+    for out, message in ((tmp_path / "taken" / "cv", "taken: is a file"), (tmp_path / "out", "summary.md")):
+        result = CliRunner().invoke(cli, ["cv", str(tmp_path / "config.yaml"), "--out", str(out)])
+        assert result.exit_code != 0 and message in result.output
+    assert not (tmp_path / "cache").exists()
+
+
+def test_one_cnmc_image_in_two_folders_of_a_subject_bag_is_not_counted_twice(tmp_path):
+    write_image(tmp_path / "fold_0" / "all" / "UID_5_1_1_all.bmp")
+    write_image(tmp_path / "png" / "all" / "UID_5_1_1_all.png")
+    config = config_from_dict({"data": {"images": {"root": str(tmp_path), "bag_by": "subject"}}})
+    with pytest.raises(CohortError, match=r"the image 'UID_5_1_1_all' is here twice"):
+        build_cohort(config)

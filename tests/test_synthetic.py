@@ -31,6 +31,7 @@ from leukmodel.data.synthetic.expression import expression_profiles, platform
 from leukmodel.data.synthetic.plan import ClassSignal, Patient, patients_per_class
 from leukmodel.data.synthetic.writer import tile_size
 from leukmodel.errors import LeukInputError
+from leukmodel.owned import RECORD_NAME, NotOursError
 
 CNMC_NAME = re.compile(r"UID_(?P<subject>[^_]+)_(?P<image>\d+)_(?P<cell>\d+)_(?P<label>[a-z0-9-]+)\.bmp")
 SMALL = SyntheticConfig(patients=8, images_per_patient=2, image_size=128, n_genes=200, seed=3)
@@ -59,7 +60,8 @@ def test_same_config_gives_identical_files(tmp_path: Path, cohort: Path) -> None
 
 
 def test_layout_and_cnmc_names(cohort: Path) -> None:
-    assert {p.name for p in cohort.iterdir()} == {MARKER_NAME, "images", "expression", "manifest.csv", "config.yaml"}
+    expected = {MARKER_NAME, RECORD_NAME, "images", "expression", "manifest.csv", "config.yaml"}
+    assert {p.name for p in cohort.iterdir()} == expected
     assert {p.name for p in (cohort / "expression").iterdir()} == {"synthetic_cumida.csv", "annotation.csv"}
     folds: dict[str, set[str]] = {}
     for path in (cohort / "images").rglob("*.bmp"):
@@ -209,13 +211,54 @@ def test_is_synthetic_looks_up_to_three_levels(cohort: Path, tmp_path: Path) -> 
 
 def test_rewrite_replaces_a_synthetic_cohort_and_refuses_other_folders(tmp_path: Path) -> None:
     write_synthetic_cohort(tmp_path / "c", SMALL)
+    (tmp_path / "c" / "notes.txt").write_text("mine")
+    (tmp_path / "c" / "runs").mkdir()
+    (tmp_path / "c" / "runs" / "result.csv").write_text("kept")
     write_synthetic_cohort(tmp_path / "c", SMALL.model_copy(update={"patients": 4, "images_per_patient": 1}))
     assert len(list((tmp_path / "c" / "images").rglob("*.bmp"))) == 4
+    assert (tmp_path / "c" / "notes.txt").read_text() == "mine"
+    assert (tmp_path / "c" / "runs" / "result.csv").read_text() == "kept"
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")
     with pytest.raises(LeukInputError, match="holds no synthetic cohort"):
         write_synthetic_cohort(tmp_path / "other", SMALL)
     assert (tmp_path / "other" / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize(
+    ("where", "change"),
+    [
+        ("images/fold_0/mine.bmp", "add"),  # a user's image inside the generated tree
+        ("expression/extra.csv", "add"),  # a user's table beside the generated one
+        ("expression/synthetic_cumida.csv", "edit"),  # a generated file the user changed
+        ("manifest.csv", "edit"),
+    ],
+)
+def test_rewrite_refuses_files_it_did_not_write_and_changes_nothing(tmp_path: Path, where: str, change: str) -> None:
+    out = write_synthetic_cohort(tmp_path / "c", SMALL).parent
+    path = out / where
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if change == "add":
+        path.write_bytes(b"the user's own file")
+    else:
+        path.write_text(path.read_text() + "edited by hand\n")
+    before = _files(out)
+    with pytest.raises(NotOursError, match=re.escape(where)):
+        write_synthetic_cohort(out, SMALL.model_copy(update={"patients": 4}))
+    assert _files(out) == before
+
+
+def test_rewrite_after_an_interrupted_write_and_of_an_unrecorded_cohort(tmp_path: Path) -> None:
+    out = write_synthetic_cohort(tmp_path / "c", SMALL).parent
+    (out / "config.yaml").unlink()  # as a run killed before its last file
+    next(out.rglob("*.bmp")).write_bytes(b"half")  # a claimed file left half-written would be refused...
+    record = json.loads((out / RECORD_NAME).read_text())
+    record["files"] = dict.fromkeys(record["files"])  # ...unless it was only claimed, as a killed run leaves it
+    (out / RECORD_NAME).write_text(json.dumps(record))
+    assert write_synthetic_cohort(out, SMALL).is_file()
+    (out / RECORD_NAME).unlink()
+    with pytest.raises(NotOursError, match="did not record its files"):
+        write_synthetic_cohort(out, SMALL)
 
 
 def test_class_rules_and_config_errors() -> None:

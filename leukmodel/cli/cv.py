@@ -27,19 +27,21 @@ def cv(config_path: Path, out: Path | None, progress: bool) -> None:
     from leukmodel.data import build_cohort
     from leukmodel.features import featurize, load_bags
     from leukmodel.training import run_cross_validation
+    from leukmodel.training.cv import check_output_dir
     from leukmodel.training.trainer import USES_IMAGES
 
     if progress:
         logging.basicConfig(format="%(message)s")
         logging.getLogger("leukmodel.training").setLevel(logging.INFO)
     config = load_config(config_path)
+    out = out or config.output_dir / "cv"
+    check_output_dir(out)  # before the features are computed, not after the training
     cohort = build_cohort(config)
     bags = {}
     if any(USES_IMAGES[m] for m in config.cv.models):
         images = list(dict.fromkeys(path for sample in cohort.samples for path in sample.images))
         featurize(images, config, progress=progress)
         bags = load_bags(cohort, config, level="layer3" if config.training.finetune_layer4 else "pooled")
-    out = out or config.output_dir / "cv"
     result = run_cross_validation(cohort, bags, config, out_dir=out)
     click.echo(result.to_markdown())
     click.echo(f"results: {out}")

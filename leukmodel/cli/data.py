@@ -76,7 +76,14 @@ def validate(config_path: Path, check_images: bool) -> None:
     cohort = build_cohort(config)
     click.echo(summarize(cohort).to_text())
     if check_images and cohort.has_images:
-        n = decode_all(cohort, config.tiles)
+        blank: list[str] = []
+        n = decode_all(cohort, config.tiles, no_foreground=blank)
         click.echo(f"images: all {n} readable")
+        if blank:
+            click.echo(f"images without a foreground tile, left out (tiles.on_no_foreground: skip): {len(blank)}")
+            click.echo(
+                "\n".join(f"  {line}" for line in blank[:10])
+                + (f"\n  ... and {len(blank) - 10} more" if len(blank) > 10 else "")
+            )
     check_folds_feasible(cohort, config.cv.n_folds)
     click.echo(f"folds: {config.cv.n_folds}-fold patient-grouped cross-validation is feasible")

@@ -137,8 +137,9 @@ class _Run:
 
         from leukmodel.config import load_config
         from leukmodel.explain import ArtifactError
+        from leukmodel.tracking.setup import check_reachable
 
-        uri = _tracking_uri(tracking_uri, config_path)
+        uri = check_reachable(_tracking_uri(tracking_uri, config_path))
         client = MlflowClient(uri)
         try:
             run = client.get_run(run_id)

@@ -65,6 +65,10 @@ def predict(
 
     if not images and expression is None:
         raise click.UsageError("give --images, --expression or both")
+    if explain_dir is not None:
+        from leukmodel.owned import owned_folder
+
+        owned_folder(explain_dir, "the explanation")  # refused before the model is loaded, not after predicting
     predictor = load_predictor(model_uri, tracking_uri=tracking_uri, device=device)
     profile = None
     if expression is not None:

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from leukmodel.config.base import ResolvedPath, Section
 
 IMAGE_EXTENSIONS = (".bmp", ".png", ".jpg", ".jpeg", ".tif", ".tiff")
+
+
+def _compiles(pattern: str) -> str:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"'{pattern}' is not a regular expression ({exc})") from None
+    return pattern
+
+
+Regex = Annotated[str, AfterValidator(_compiles)]
+"""A regular expression (Python syntax), checked when the config is read."""
 
 
 class ImageSource(Section):
@@ -18,7 +31,9 @@ class ImageSource(Section):
     folds), or a flat folder of images with a labels CSV (``labels_csv``, the preliminary-test layout).
     ``folder``: ``<root>/<class>/**/<image>``; the subject is taken from the file name by
     ``subject_pattern`` (a regular expression with a group named ``subject``), else from the image's
-    parent folder when it is not the class folder, else the file stem.
+    parent folder when it is not the class folder, else the file stem. One image saved under two extensions
+    in one folder (``x.bmp`` and ``x.png``) is an error unless ``prefer_extension`` (e.g. ``.png``) says which
+    to keep.
     """
 
     format: Literal["cnmc", "folder"] = "cnmc"
@@ -26,8 +41,9 @@ class ImageSource(Section):
     bag_by: Literal["image", "subject"] = "subject"
     labels_csv: ResolvedPath | None = None
     class_map: dict[str, str | None] = Field(default_factory=dict)
-    subject_pattern: str | None = None
-    extensions: list[str] = Field(default_factory=lambda: list(IMAGE_EXTENSIONS))
+    subject_pattern: Regex | None = None
+    extensions: list[str] = Field(default_factory=lambda: list(IMAGE_EXTENSIONS), min_length=1)
+    prefer_extension: str | None = None
 
 
 class ExpressionSource(Section):
@@ -43,7 +59,7 @@ class ExpressionSource(Section):
     files: list[ResolvedPath] = Field(min_length=1)
     orientation: Literal["samples_x_genes", "genes_x_samples"] = "samples_x_genes"
     gene_column: str | None = None
-    ignore_columns: list[str] = Field(default_factory=list)
+    ignore_columns: list[Regex] = Field(default_factory=list)
     labels_file: ResolvedPath | None = None
     labels_sample_column: str = "sample"
     labels_label_column: str = "label"
@@ -79,10 +95,12 @@ class DataConfig(Section):
     images: ImageSource | None = None
     expression: ExpressionSource | None = None
     pairing: PairingConfig = Field(default_factory=PairingConfig)
-    classes: list[str] | None = None
+    classes: list[str] | None = Field(None, min_length=1)
 
     @model_validator(mode="after")
     def _some_modality(self) -> DataConfig:
+        if self.classes is not None and len(set(self.classes)) < len(self.classes):
+            raise ValueError(f"data.classes names a class twice: {self.classes}")
         if self.images is None and self.expression is None:
             raise ValueError("give at least one of 'images' and 'expression'")
         both = self.images is not None and self.expression is not None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from leukmodel.config.base import Section
 
@@ -69,12 +69,26 @@ class CVConfig(Section):
     """Stratified, patient-grouped cross-validation and its statistics.
 
     ``bootstrap`` resamples give the 95% intervals of every metric; McNemar's test compares ``reference``
-    with each other model. ``save_models`` writes each (model, fold) bundle into the output folder.
+    with each other model. ``reference`` must be one of ``models``; left out, it is ``fusion``, or the first of
+    ``models`` when fusion is not among them. ``save_models`` writes each (model, fold) bundle into the output folder.
     """
 
     n_folds: int = Field(5, ge=2)
     val_fraction: float = Field(0.2, gt=0.0, lt=0.5)
-    models: list[ModelName] = Field(default_factory=lambda: ["fusion", "image", "genomic"])
+    models: list[ModelName] = Field(default_factory=lambda: ["fusion", "image", "genomic"], min_length=1)
     bootstrap: int = Field(1000, ge=0)
     reference: ModelName = "fusion"
     save_models: bool = True
+
+    @model_validator(mode="after")
+    def _reference_among_models(self) -> CVConfig:
+        if len(set(self.models)) < len(self.models):
+            raise ValueError(f"cv.models names a model twice: {self.models}")
+        if self.reference not in self.models:
+            if "reference" in self.model_fields_set:
+                raise ValueError(
+                    f"cv.reference '{self.reference}' is not among cv.models {self.models}: McNemar's tests compare "
+                    "the reference with each other model, so it must be run too"
+                )
+            self.reference = self.models[0]
+        return self

@@ -66,9 +66,35 @@ def config_from_dict(
 ) -> Config:
     """Validate ``values`` into a :class:`Config`; errors name the source and the offending key."""
     try:
-        return Config.model_validate(values, context={"base_dir": base_dir})
+        config = Config.model_validate(values, context={"base_dir": base_dir})
     except ValidationError as exc:
         raise _config_error(exc, source) from None
+    _check_folders(config, source)
+    return config
+
+
+def _check_folders(config: Config, source: str) -> None:
+    """The folders leukmodel writes into can be folders: checked when the config is read, before any work."""
+    folders = {
+        "output_dir": config.output_dir,
+        "features.cache_dir": config.features.cache_dir,
+        "ray.storage_path": config.ray.storage_path,
+    }
+    for field, folder in folders.items():
+        for path in [folder, *folder.parents] if folder is not None else []:
+            if path.exists():
+                if not path.is_dir():
+                    what = "is a file" if path == folder else f"cannot be made: {path} is a file"
+                    raise ConfigError(f"{folder} {what}", file=source, field=field, expected="a folder (or none yet)")
+                break
+        images = config.data.images.root.resolve() if config.data.images is not None else None
+        if folder is not None and images is not None and folder.resolve().is_relative_to(images):
+            raise ConfigError(
+                f"{folder} is inside the image folder {images}: what leukmodel writes there would be read as data",
+                file=source,
+                field=field,
+                expected="a folder outside data.images.root",
+            )
 
 
 def load_config(path: str | PathLike[str]) -> Config:
@@ -77,12 +103,34 @@ def load_config(path: str | PathLike[str]) -> Config:
     if not path.is_file():
         raise ConfigError("config file not found", file=path, expected="a YAML file")
     try:
-        values = yaml.safe_load(path.read_text())
+        values = yaml.load(path.read_text(encoding="utf-8-sig"), Loader=_UniqueKeyLoader)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"is not UTF-8 text (byte {exc.start})", file=path, expected="a YAML file in UTF-8") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"not valid YAML: {exc}", file=path) from None
+    if values is None:
+        raise ConfigError("the file is empty", file=path, expected="a YAML mapping with at least a data: section")
     if not isinstance(values, dict):
         raise ConfigError("the top level is not a mapping", file=path, expected="key: value pairs")
     return config_from_dict(values, base_dir=path.parent.resolve(), source=str(path))
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, but a key given twice in one mapping is an error (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"key '{key}' appears twice (lines {seen[key]} and {key_node.start_mark.line + 1})",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
 
 
 def _config_error(exc: ValidationError, source: str) -> ConfigError:

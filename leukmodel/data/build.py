@@ -8,7 +8,7 @@ from pathlib import Path
 from leukmodel.config import Config, ImageSource
 from leukmodel.data.cnmc import read_cnmc
 from leukmodel.data.cohort import Cohort, Sample
-from leukmodel.data.expression import read_expression
+from leukmodel.data.expression import check_log_input, read_expression
 from leukmodel.data.image_folder import read_image_folder
 from leukmodel.data.pairing import (
     ImageBag,
@@ -18,7 +18,7 @@ from leukmodel.data.pairing import (
     pair_by_label,
     pair_by_manifest,
 )
-from leukmodel.data.records import ExpressionTable, ImageRecord
+from leukmodel.data.records import ExpressionTable, Ignored, ImageRecord
 from leukmodel.data.synthetic import is_synthetic
 from leukmodel.errors import CohortError
 
@@ -62,17 +62,19 @@ def build_cohort(config: Config) -> Cohort:
     """
     data = config.data
     excluded: list[str] = []
+    ignored: list[Ignored] = []
     bags: list[ImageBag] = []
     profiles: dict[str, Profile] = {}
     sources: list[Path] = []
     table: ExpressionTable | None = None
     if data.images is not None:
         bags = _image_bags(
-            data.images, ClassMapper(data.images.class_map, data.classes, "data.images.class_map"), excluded
+            data.images, ClassMapper(data.images.class_map, data.classes, "data.images.class_map"), excluded, ignored
         )
         sources.append(data.images.root)
     if data.expression is not None:
         table = read_expression(data.expression)
+        check_log_input(table, config.genomic.log_transform)
         mapper = ClassMapper(data.expression.class_map, data.classes, "data.expression.class_map")
         for expression_id, token in table.labels.items():
             file, row = table.origin[expression_id]
@@ -83,6 +85,16 @@ def build_cohort(config: Config) -> Cohort:
                 profiles[expression_id] = Profile(expression_id, label, f"{file} row {row}")
         sources.extend(data.expression.files)
 
+    for modality, found, where in (("images", bags, data.images), ("expression", profiles, data.expression)):
+        if where is not None and not found:
+            raise CohortError(
+                f"the config names {modality} but they yield no sample"
+                + (f" ({len(excluded)} mapped to null by class_map)" if excluded else ""),
+                file=where.root if modality == "images" else where.files[0],
+                field=f"data.{modality}",
+                expected=f"at least one {'image' if modality == 'images' else 'expression row'} of a class "
+                f"(or no data.{modality} section for a single-modality cohort)",
+            )
     unpaired = []
     if bags and profiles:
         if data.pairing.mode == "paired":
@@ -119,11 +131,14 @@ def build_cohort(config: Config) -> Cohort:
         unpaired=unpaired,
         excluded=excluded,
         sources=sources,
+        ignored=ignored,
     )
 
 
-def _image_bags(source: ImageSource, mapper: ClassMapper, excluded: list[str]) -> list[ImageBag]:
-    records = read_cnmc(source) if source.format == "cnmc" else read_image_folder(source)
+def _image_bags(
+    source: ImageSource, mapper: ClassMapper, excluded: list[str], ignored: list[Ignored]
+) -> list[ImageBag]:
+    records = read_cnmc(source, ignored) if source.format == "cnmc" else read_image_folder(source, ignored)
     kept: list[tuple[ImageRecord, str]] = []
     for record in records:
         label = mapper(record.label, file=record.path)

@@ -10,10 +10,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pandas as pd
-
 from leukmodel.config import ImageSource
-from leukmodel.data.records import ImageRecord, find_images
+from leukmodel.data.records import Ignored, ImageRecord, find_images
+from leukmodel.data.tables import read_table
 from leukmodel.errors import CohortError
 
 CNMC_NAME = re.compile(r"^UID_(?P<subject>[A-Za-z]?\d+)_(?P<image>\d+)_(?P<cell>\d+)_(?P<cls>[A-Za-z]+)$")
@@ -38,20 +37,38 @@ def parse_cnmc_name(name: str, file: Path | None = None) -> tuple[str, str]:
     return subject, match["cls"].lower()
 
 
-def read_cnmc(source: ImageSource) -> list[ImageRecord]:
-    """All images of a C-NMC folder, with subject and class token (not yet mapped to the study's classes)."""
+def read_cnmc(source: ImageSource, ignored: list[Ignored] | None = None) -> list[ImageRecord]:
+    """All images of a C-NMC folder, with subject and class token (not yet mapped to the study's classes).
+
+    Images in a folder that is not a class folder (``fold_0/blasts/``) are left out and added to ``ignored``;
+    images directly in the root are read (a flat copy of the training images).
+    """
     if source.labels_csv is not None:
         return _read_test_phase(source)
-    records = []
-    for path in find_images(source.root, source.extensions):
-        subject, token = parse_cnmc_name(path.name, path)
+    ignored = [] if ignored is None else ignored
+    records: list[ImageRecord] = []
+    seen: dict[str, Path] = {}
+    classes = _class_folders(source)
+    for path in find_images(source.root, source.extensions, ignored, source.prefer_extension):
         folder = path.parent.name.lower()
-        if folder != token and folder in _class_folders(source):
+        if path.parent != source.root and folder not in classes:
+            reason = f"folder '{path.parent.name}' is not a class folder ({', '.join(sorted(classes))})"
+            ignored.append(Ignored(path, reason))
+            continue
+        subject, token = parse_cnmc_name(path.name, path)
+        if folder != token and folder in classes:
             raise CohortError(
                 f"file name says class '{token}' but it lies in folder '{path.parent.name}'",
                 file=path,
                 expected="the class in the file name to match its folder",
             )
+        if path.stem in seen:  # a C-NMC name identifies one cell image: a second copy would count it twice
+            raise CohortError(
+                f"the image '{path.stem}' is here twice: {seen[path.stem]} and {path}",
+                file=path,
+                expected="each C-NMC image once in the tree (several extensions in one folder: prefer_extension)",
+            )
+        seen[path.stem] = path
         records.append(ImageRecord(path=path, subject=subject, label=token, name=path.stem))
     return records
 
@@ -62,11 +79,7 @@ def _class_folders(source: ImageSource) -> set[str]:
 
 def _read_test_phase(source: ImageSource) -> list[ImageRecord]:
     csv = source.labels_csv
-    try:
-        table = pd.read_csv(csv, dtype=str, keep_default_na=False)
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise CohortError(f"cannot read the labels CSV: {exc}", file=csv) from None
-    table.columns = [c.strip() for c in table.columns]
+    table = read_table(csv, CohortError, "labels CSV", dtype=str, keep_default_na=False)
     for column in ("Patient_ID", "new_names", "labels"):
         if column not in table.columns:
             raise CohortError(

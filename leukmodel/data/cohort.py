@@ -10,6 +10,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from leukmodel.data.records import Ignored
+
 PairingMode = Literal["paired", "label_matched", "image_only", "expression_only"]
 
 
@@ -58,6 +60,7 @@ class Cohort:
         unpaired: records left out because a modality was missing.
         excluded: records left out because their class maps to nothing (``class_map: {x: null}``).
         sources: the files the cohort was read from (for provenance).
+        ignored: files under the image root that are not part of the cohort, and why.
     """
 
     name: str
@@ -70,6 +73,7 @@ class Cohort:
     unpaired: list[Unpaired] = field(default_factory=list)
     excluded: list[str] = field(default_factory=list)
     sources: list[Path] = field(default_factory=list)
+    ignored: list[Ignored] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.samples)

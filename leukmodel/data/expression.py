@@ -10,7 +10,9 @@ import pandas as pd
 
 from leukmodel.config import ExpressionSource
 from leukmodel.data.records import ExpressionTable
+from leukmodel.data.tables import read_table
 from leukmodel.errors import CohortError, ExpressionError
+from leukmodel.genomics.transform import looks_linear_scale
 
 CUMIDA_ID, CUMIDA_TYPE = "samples", "type"
 
@@ -26,13 +28,28 @@ def read_expression(source: ExpressionSource) -> ExpressionTable:
 
 
 def _read_table(path: Path, **kwargs) -> pd.DataFrame:
-    if not path.is_file():
-        raise ExpressionError("expression file not found", file=path)
-    sep = "\t" if path.suffix.lower() in (".tsv", ".txt", ".tab") else ","
-    try:
-        return pd.read_csv(path, sep=sep, **kwargs)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ExpressionError(f"cannot parse the table: {exc}", file=path, expected="a CSV or TSV table") from None
+    return read_table(path, ExpressionError, "expression file", **kwargs)
+
+
+def check_log_input(table: ExpressionTable, log_transform: str) -> None:
+    """A negative value where ``genomic.log_transform`` will apply log2(x+1) is an error naming file, row and
+    probe. ``auto`` is judged on all the values (each fold later decides on its training part by the same rule).
+    """
+    values = table.values.to_numpy()
+    logged = log_transform == "always" or (log_transform == "auto" and looks_linear_scale(values)[0])
+    negative = np.argwhere(values < 0) if logged else np.empty((0, 2), dtype=int)
+    if negative.size:
+        i, j = negative[0]
+        sample = table.values.index[i]
+        file, row = table.origin.get(sample, (None, None))
+        raise ExpressionError(
+            f"negative value {values[i, j]:.6g} where log2(x+1) will be applied (log_transform: {log_transform}; "
+            f"{len(negative)} negative value(s) in all)",
+            file=file,
+            row=f"{row} (sample '{sample}')",
+            field=str(table.values.columns[j]),
+            expected="non-negative linear-scale values, or genomic.log_transform: never for log-scale data",
+        )
 
 
 def _read_cumida_file(path: Path, source: ExpressionSource) -> ExpressionTable:
@@ -45,12 +62,12 @@ def _read_cumida_file(path: Path, source: ExpressionSource) -> ExpressionTable:
                 field=column,
                 expected="CuMiDa layout: samples, type, then one column per probe",
             )
-    ids = frame[CUMIDA_ID].astype(str).str.strip()
+    ids = _filled(frame[CUMIDA_ID], path, "sample id")
     _check_unique(ids, path)
     values = frame.drop(columns=[CUMIDA_ID, CUMIDA_TYPE])
     values.index = pd.Index(ids, name="sample")
     values = _numeric(values, path)
-    labels = pd.Series(frame[CUMIDA_TYPE].astype(str).str.strip().to_numpy(), index=values.index)
+    labels = pd.Series(_filled(frame[CUMIDA_TYPE], path, "class").to_numpy(), index=values.index)
     origin = {sample: (path, row) for row, sample in enumerate(ids, start=1)}
     return ExpressionTable(values=values, labels=labels, origin=origin)
 
@@ -93,9 +110,9 @@ def _read_labels(source: ExpressionSource, samples: pd.Index) -> pd.Series:
                 field=column,
                 expected="the columns named by labels_sample_column and labels_label_column",
             )
-    ids = frame[source.labels_sample_column].str.strip()
+    ids = _filled(frame[source.labels_sample_column], path, "sample id")
     _check_unique(ids, path)
-    labels = pd.Series(frame[source.labels_label_column].str.strip().to_numpy(), index=ids.to_numpy())
+    labels = pd.Series(_filled(frame[source.labels_label_column], path, "label").to_numpy(), index=ids.to_numpy())
     missing = [s for s in samples if s not in labels.index]
     if missing:
         raise ExpressionError(
@@ -105,6 +122,22 @@ def _read_labels(source: ExpressionSource, samples: pd.Index) -> pd.Series:
             expected="a label for every sample of the expression matrix",
         )
     return labels.loc[list(samples)]
+
+
+def _filled(column: pd.Series, path: Path, what: str) -> pd.Series:
+    """The column as stripped text; an empty (or NaN) cell is an error naming its row."""
+    text = column.astype(str).str.strip()
+    blank = column.isna().to_numpy() | (text == "").to_numpy()
+    if blank.any():
+        rows = [int(i) + 1 for i in blank.nonzero()[0]]
+        raise ExpressionError(
+            f"empty {what} ({len(rows)} row(s) in all: {rows[:10]})",
+            file=path,
+            row=rows[0],
+            field=str(column.name),
+            expected=f"a {what} in every row",
+        )
+    return text
 
 
 def _check_unique(ids: pd.Series, path: Path, what: str = "sample") -> None:

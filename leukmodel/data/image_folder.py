@@ -6,11 +6,11 @@ import re
 from pathlib import Path
 
 from leukmodel.config import ImageSource
-from leukmodel.data.records import ImageRecord, find_images
+from leukmodel.data.records import Ignored, ImageRecord, find_images
 from leukmodel.errors import CohortError
 
 
-def read_image_folder(source: ImageSource) -> list[ImageRecord]:
+def read_image_folder(source: ImageSource, ignored: list[Ignored] | None = None) -> list[ImageRecord]:
     """Images labelled by their top-level folder under ``root``.
 
     The subject (patient) is the ``subject`` group of ``subject_pattern`` matched against the file name,
@@ -24,7 +24,7 @@ def read_image_folder(source: ImageSource) -> list[ImageRecord]:
             expected="a regular expression such as '^(?P<subject>[^_]+)_'",
         )
     records = []
-    for path in find_images(source.root, source.extensions):
+    for path in find_images(source.root, source.extensions, ignored, source.prefer_extension):
         relative = path.relative_to(source.root)
         if len(relative.parts) < 2:
             raise CohortError(

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from leukmodel.data.cohort import Sample, Unpaired
+from leukmodel.data.tables import read_table
 from leukmodel.errors import CohortError
 
 MANIFEST_COLUMNS = ("patient_id", "expression_sample")
@@ -120,10 +121,7 @@ def expression_only(profiles: dict[str, Profile]) -> list[Sample]:
 
 
 def _read_manifest(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise CohortError("pairing manifest not found", file=path)
-    table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    table.columns = [c.strip() for c in table.columns]
+    table = read_table(path, CohortError, "pairing manifest", dtype=str, keep_default_na=False)
     for column in MANIFEST_COLUMNS:
         if column not in table.columns:
             raise CohortError(
@@ -135,8 +133,8 @@ def _read_manifest(path: Path) -> pd.DataFrame:
     if "image_subject" not in table.columns:
         table["image_subject"] = table["patient_id"]
     table = table[["patient_id", "image_subject", "expression_sample"]].apply(lambda c: c.str.strip())
-    for column in ("patient_id", "expression_sample"):
-        duplicated = table[column][table[column].duplicated()]
+    for column in ("patient_id", "image_subject", "expression_sample"):
+        duplicated = table[column][table[column].duplicated() & (table[column] != "")]
         if len(duplicated):
             rows = [i + 1 for i, v in enumerate(table[column]) if v == duplicated.iloc[0]]
             raise CohortError(

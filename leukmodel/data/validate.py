@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from dataclasses import dataclass
 
@@ -12,6 +13,10 @@ from leukmodel.data.cohort import Cohort
 from leukmodel.data.groups import split_groups
 from leukmodel.data.images import read_rgb
 from leukmodel.errors import CohortError, ImageError
+from leukmodel.preprocessing.foreground import NoForegroundError
+from leukmodel.preprocessing.tiling import tile_image
+
+log = logging.getLogger(__name__)
 
 
 def check_folds_feasible(cohort: Cohort, n_folds: int) -> None:
@@ -20,6 +25,12 @@ def check_folds_feasible(cohort: Cohort, n_folds: int) -> None:
     groups, labels, patients = split_groups(cohort), cohort.labels, cohort.patient_counts()
     for index, label in enumerate(cohort.classes):
         n_groups = len(set(groups[labels == index]))
+        if n_groups == 0:
+            raise CohortError(
+                f"class '{label}' has no samples: none of the data is of this class",
+                field="data.classes",
+                expected="data of every class listed in data.classes (or leave the class out)",
+            )
         if n_groups < n_folds:
             shared = (
                 f" ({patients[label]} patients, linked by shared expression profiles)"
@@ -34,8 +45,12 @@ def check_folds_feasible(cohort: Cohort, n_folds: int) -> None:
             )
 
 
-def check_images(cohort: Cohort, tiles: TilesConfig, progress: bool = True) -> int:
-    """Decode every image once; unreadable, truncated, grayscale, 16-bit or too small images are named errors.
+def check_images(
+    cohort: Cohort, tiles: TilesConfig, progress: bool = True, no_foreground: list[str] | None = None
+) -> int:
+    """Decode and tile every image once, as featurize will; unreadable, truncated, grayscale, 16-bit or too small
+    images are named errors, and so are images without a foreground tile unless ``tiles.on_no_foreground`` is
+    ``skip`` (then they are added to ``no_foreground`` with the reason, or logged when no list is given).
 
     Returns the number of images checked.
     """
@@ -49,6 +64,15 @@ def check_images(cohort: Cohort, tiles: TilesConfig, progress: bool = True) -> i
                 file=path,
                 expected=f"at least {tiles.patch_size}x{tiles.patch_size} (or tiles.small_image: pad)",
             )
+        try:
+            tile_image(rgb, tiles, path)
+        except NoForegroundError as exc:
+            if tiles.on_no_foreground == "error":
+                raise
+            if no_foreground is None:
+                log.warning("left out (tiles.on_no_foreground: skip): %s", exc)
+            else:
+                no_foreground.append(str(exc))
     return len(paths)
 
 
@@ -67,6 +91,8 @@ class CohortSummary:
     n_genes: int
     unpaired: dict[str, int]
     excluded: int
+    left_out: tuple[str, ...] = ()
+    ignored: tuple[str, ...] = ()
 
     @property
     def n_patients(self) -> int:
@@ -97,11 +123,20 @@ class CohortSummary:
         if self.unpaired:
             detail = ", ".join(f"{n} {why}" for why, n in sorted(self.unpaired.items()))
             lines.append(f"left out, missing a modality: {sum(self.unpaired.values())} ({detail})")
+            lines += _listed(self.left_out)
         else:
             lines.append("left out, missing a modality: none")
         if self.excluded:
             lines.append(f"left out by class_map (mapped to null): {self.excluded}")
+        if self.ignored:
+            lines.append(f"ignored under the image folder: {len(self.ignored)}")
+            lines += _listed(self.ignored)
         return "\n".join(lines)
+
+
+def _listed(items: tuple[str, ...], shown: int = 10) -> list[str]:
+    more = [f"  ... and {len(items) - shown} more"] if len(items) > shown else []
+    return [f"  {item}" for item in items[:shown]] + more
 
 
 def summarize(cohort: Cohort) -> CohortSummary:
@@ -122,4 +157,6 @@ def summarize(cohort: Cohort) -> CohortSummary:
         n_genes=len(cohort.genes),
         unpaired=dict(Counter(f"{u.modality} only" for u in cohort.unpaired)),
         excluded=len(cohort.excluded),
+        left_out=tuple(f"{u.modality} only: '{u.record_id}' ({u.reason})" for u in cohort.unpaired),
+        ignored=tuple(f"{i.path}: {i.reason}" for i in cohort.ignored),
     )

@@ -25,6 +25,7 @@ from leukmodel.explain.artifacts import PREDICTIONS, out_of_fold, read_table
 from leukmodel.explain.figures import class_gene_panels, save_figure
 from leukmodel.explain.sample import SampleExplanation, explain_sample, load_explanation_backbone
 from leukmodel.features.bags import Bag
+from leukmodel.owned import owned_folder
 from leukmodel.training.bundle import ModelBundle
 
 INDEX = "index.json"
@@ -91,6 +92,7 @@ def explain_cv(
         ArtifactError: ``cv_dir`` lacks the predictions, folds or fold models.
     """
     cv_dir, out = Path(cv_dir), Path(out_dir)
+    owned = owned_folder(out, "the explanations")
     model = model or config.cv.reference
     per_class = config.explain.samples_per_class if per_class is None else per_class
     predictions = read_table(cv_dir, PREDICTIONS)
@@ -119,6 +121,7 @@ def explain_cv(
         save_figure(figure, out / CLASS_GENES_FIGURE)
         record["class_genes"] = {"table": CLASS_GENES, "figure": CLASS_GENES_FIGURE}
     (out / INDEX).write_text(json.dumps(record, indent=2))
+    owned.adopt_all()
     return explanations
 
 

@@ -45,6 +45,7 @@ from leukmodel.explain.tiles import BagPixels, bag_pixels
 from leukmodel.features.backbone import load_backbone
 from leukmodel.features.bags import Bag
 from leukmodel.models.fusion import BagClassifier
+from leukmodel.owned import owned_folder
 from leukmodel.training.bundle import ModelBundle
 from leukmodel.training.splits import make_folds, validation_split
 from leukmodel.training.trainer import prepare_items
@@ -205,6 +206,7 @@ def explain_sample(
     if sample_id not in by_id:
         raise CohortError(f"unknown sample id '{sample_id}'", field="sample", expected=f"one of {len(by_id)} samples")
     _check_bundle(bundle, cohort)
+    owned = owned_folder(out_dir, f"the explanation of sample {sample_id}")
     train_ids = _training_part(sample_id, cohort, config, bundle.fold)
     device = resolve_device(config.training.device, field="training.device") if device is None else torch.device(device)
     model = bundle.build(device)
@@ -274,6 +276,7 @@ def explain_sample(
         attributions=attributions,
     )
     explanation.write()
+    owned.adopt_all()
     return explanation
 
 

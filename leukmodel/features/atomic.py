@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 import uuid
 from pathlib import Path
 
 TMP_SUFFIX = ".tmp"
+_OURS = re.compile(r"\..+\.\d+\.[0-9a-f]{8}\.tmp")
 
 
 def write_atomic(path: Path, data: bytes) -> Path:
@@ -38,6 +40,8 @@ def remove_orphans(folder: Path, older_than_s: float = 3600.0) -> int:
     removed = 0
     cutoff = time.time() - older_than_s
     for tmp in folder.rglob(f".*{TMP_SUFFIX}"):
+        if not _OURS.fullmatch(tmp.name):  # only the names write_atomic gives: never a file of the user's
+            continue
         try:
             if tmp.stat().st_mtime < cutoff:
                 tmp.unlink()

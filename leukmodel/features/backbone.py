@@ -145,7 +145,8 @@ def _load_local(model: nn.Module, path: Path) -> None:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError or EOFError depending on the damage
         raise ConfigError(
-            f"cannot load weights with weights_only=True ({type(exc).__name__}: {exc})".splitlines()[0],
+            f"cannot be read as a file of tensors only ({type(exc).__name__}); leukmodel never runs pickled code "
+            "from a weights file",
             file=path,
             field="backbone.weights",
             expected=expected,

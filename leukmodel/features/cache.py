@@ -34,8 +34,13 @@ from leukmodel.errors import ImageError
 from leukmodel.features.atomic import TMP_SUFFIX, remove_orphans, write_atomic
 from leukmodel.features.backbone import BackboneInfo
 from leukmodel.features.extractor import IMAGENET_MEAN, IMAGENET_STD
-from leukmodel.features.hdf5 import read_h5_bag, write_h5_bag
+from leukmodel.features.hdf5 import BagFileError, read_h5_bag, write_h5_bag
 from leukmodel.preprocessing.foreground import FOREGROUND_METHOD
+
+DAMAGED = (
+    "an intact entry: delete this file (the cache never deletes what it cannot read) and run leukmodel featurize "
+    "again to recompute it"
+)
 
 CACHE_FORMAT = 1
 Level = Literal["pooled", "layer3"]
@@ -127,9 +132,20 @@ class FeatureCache:
         return self.no_foreground_path(digest).is_file() or all(self.path(digest, level).is_file() for level in levels)
 
     def no_foreground(self, digest: str) -> str | None:
-        """Why the image has no tiles (no foreground found), or ``None`` when it has tiles."""
+        """Why the image has no tiles (no foreground found), or ``None`` when it has tiles.
+
+        Raises:
+            BagFileError: the record is damaged (not the JSON the cache writes).
+        """
         path = self.no_foreground_path(digest)
-        return json.loads(path.read_text())["reason"] if path.is_file() else None
+        if not path.is_file():
+            return None
+        try:
+            return str(json.loads(path.read_text())["reason"])
+        except (OSError, ValueError, KeyError, TypeError):
+            raise BagFileError(
+                "damaged cache entry (not the JSON the cache writes)", file=path, expected=DAMAGED
+            ) from None
 
     def write(self, digest: str, level: Level, features: np.ndarray, coords: np.ndarray, attrs: dict[str, Any]) -> Path:
         return write_h5_bag(self.path(digest, level), features, coords, {**attrs, "settings_key": self.key})
@@ -139,5 +155,13 @@ class FeatureCache:
         return write_atomic(self.no_foreground_path(digest), json.dumps(record, indent=2).encode())
 
     def read(self, digest: str, level: Level) -> CacheEntry:
-        features, coords, attrs = read_h5_bag(self.path(digest, level))
+        """The entry of an image.
+
+        Raises:
+            BagFileError: the entry is missing or damaged.
+        """
+        try:
+            features, coords, attrs = read_h5_bag(self.path(digest, level))
+        except BagFileError as exc:
+            raise BagFileError(f"damaged cache entry: {exc.problem}", file=exc.file, expected=DAMAGED) from None
         return CacheEntry(features, coords, attrs)

@@ -90,6 +90,15 @@ def tile_image(rgb: np.ndarray, tiles: TilesConfig, source: str | PathLike[str] 
     total = cv2.integral(mask.astype(np.uint8))
     fraction = (total[y + patch, x + patch] - total[y, x + patch] - total[y + patch, x] + total[y, x]) / patch**2
     keep = fraction >= tiles.min_foreground
+    if not keep.any() and (height < patch or width < patch) and height * width / patch**2 < tiles.min_foreground:
+        raise NoForegroundError(
+            f"image is {width}x{height} pixels: padded to a {patch}x{patch} tile, even all-foreground it covers "
+            f"{height * width / patch**2:.3f} of the tile, below tiles.min_foreground ({tiles.min_foreground}); "
+            f"padding reaches it only from about {math.ceil(patch * math.sqrt(tiles.min_foreground))} px a side",
+            file=source,
+            expected="a smaller tiles.patch_size or tiles.min_foreground for images this small "
+            "(or tiles.on_no_foreground: skip)",
+        )
     if not keep.any():
         raise NoForegroundError(
             f"no {patch}x{patch} tile has enough foreground (best {fraction.max():.3f})",

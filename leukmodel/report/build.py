@@ -19,6 +19,7 @@ import yaml
 from leukmodel.evaluation.figures import confusion_figure, roc_figure
 from leukmodel.explain.cv import CLASS_GENES, CLASS_GENES_FIGURE, INDEX
 from leukmodel.explain.sample import EXPLANATION_JSON, SampleExplanation
+from leukmodel.owned import OwnedFiles
 from leukmodel.report.html import escape, figure_uri, image, page, png_uri, table
 from leukmodel.report.results import load_cv_result
 from leukmodel.tracking.layout import TAG_PREFIX
@@ -93,6 +94,9 @@ def build_report(
     Raises:
         ArtifactError: ``cv_dir`` lacks a table or ``run.json``.
     """
+    out = Path(out_html)
+    owned = OwnedFiles(out.parent, "the report")
+    owned.check([out.name])
     result = load_cv_result(cv_dir)
     run = result.run
     title = f"Cross-validation report: {run['cohort']}"
@@ -104,10 +108,7 @@ def build_report(
     else:
         parts.append("<h2>Explanations</h2><p>No explanations were computed for this run.</p>")
     parts.append(_footer(run))
-    out = Path(out_html)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page(title, "\n".join(parts)), encoding="utf-8")
-    return out
+    return owned.write_text(out.name, page(title, "\n".join(parts)))
 
 
 def _subtitle(run: Mapping[str, Any], run_id: str | None) -> str:

@@ -49,6 +49,7 @@ from leukmodel.explain.sample import (
 )
 from leukmodel.features.backbone import load_backbone
 from leukmodel.features.bags import Bag
+from leukmodel.owned import owned_folder
 from leukmodel.serving.expression import training_means
 from leukmodel.serving.inputs import SampleInput
 from leukmodel.serving.prediction import Prediction
@@ -75,6 +76,7 @@ def explain_prediction(
     -> PNG path.
     """
     out = Path(out_dir)
+    owned = owned_folder(out, f"the explanation of {prediction.sample_id}")
     out.mkdir(parents=True, exist_ok=True)
     bundle, model = predictor.bundles[prediction.model], predictor.models[prediction.model]
     config = bundle.run_config
@@ -139,4 +141,5 @@ def explain_prediction(
         "captions": captions,
     }
     (out / EXPLANATION_JSON).write_text(json.dumps(record, indent=2))
+    owned.adopt_all()
     return figures

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from leukmodel.data.tables import read_table
 from leukmodel.errors import ExpressionError
 from leukmodel.genomics.transform import GenomicTransform
 from leukmodel.serving.inputs import Expression
@@ -145,13 +146,7 @@ def read_expression_csv(
             ``sample_id``, or holds several samples and no ``sample_id`` was given.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ExpressionError("expression file not found", file=path, expected="a CSV of expression values")
-    sep = "\t" if path.suffix.lower() in (".tsv", ".txt") else ","
-    try:
-        table = pd.read_csv(path, sep=sep, dtype={0: str}, low_memory=False)
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise ExpressionError(f"cannot read the table ({exc})".splitlines()[0], file=path) from None
+    table = read_table(path, ExpressionError, "expression file", dtype={0: str}, low_memory=False)
     if table.shape[1] < 2:
         raise ExpressionError(
             f"the table has {table.shape[1]} column(s)", file=path, expected="an id column and value column(s)"
@@ -174,6 +169,13 @@ def read_expression_csv(
         profile = table.loc[row]
         profile = profile.iloc[0] if isinstance(profile, pd.DataFrame) else profile
     else:
+        repeated = sorted(set(ids[ids.duplicated() & ids.isin(wanted)]))
+        if repeated:
+            raise ExpressionError(
+                f"gene(s) {', '.join(repeated[:5])} appear in more than one row of the first column",
+                file=path,
+                expected="each gene once",
+            )
         values = table.set_axis(ids.to_numpy()).iloc[:, 1:]
         row = _pick([str(c) for c in values.columns], sample_id, path, "header")
         profile = values.set_axis([str(c) for c in values.columns], axis=1)[row]

@@ -10,7 +10,7 @@ from mlflow.exceptions import MlflowException
 from leukmodel.errors import LeukInputError
 from leukmodel.serving.predictor import Predictor
 from leukmodel.serving.pyfunc import LeukPyfunc
-from leukmodel.tracking.setup import using_tracking_uri
+from leukmodel.tracking.setup import check_reachable, using_tracking_uri
 
 SQLITE = "sqlite:///"
 EXPECTED = (
@@ -41,6 +41,8 @@ def load_predictor(
     if not is_uri and not (Path(model).expanduser() / "MLmodel").is_file():
         raise ModelLoadError("no MLflow model here (no MLmodel file)", file=model, expected=EXPECTED)
     uri = tracking_uri or mlflow.get_tracking_uri()
+    if is_uri:
+        check_reachable(uri)
     where = f" in tracking URI {uri}" if is_uri else ""
     if is_uri and uri.startswith(SQLITE) and not Path(uri[len(SQLITE) :]).is_file():
         raise ModelLoadError(

@@ -11,16 +11,55 @@ import mlflow
 from mlflow.tracking import MlflowClient
 
 from leukmodel.config import Config
+from leukmodel.errors import LeukInputError
 
 SQLITE = "sqlite:///"
+PROBE_TIMEOUT_S = 5.0
+"""How long the first contact with a tracking server may take before it is called unreachable."""
+
+_REACHED: set[str] = set()
+
+
+class TrackingServerError(LeukInputError):
+    """A tracking server that does not answer."""
+
+
+def check_reachable(uri: str, timeout: float = PROBE_TIMEOUT_S) -> str:
+    """``uri``, once an ``http(s)`` tracking server there has answered (any HTTP answer) within ``timeout`` seconds.
+
+    MLflow retries a refused connection with back-off for minutes before it says anything; this one request
+    makes a server that is down or unreachable a named error at first contact. Other URIs pass unchecked, and a
+    server is asked once per process.
+
+    Raises:
+        TrackingServerError: no answer (refused, unknown host, timeout).
+    """
+    if not uri.startswith(("http://", "https://")) or uri in _REACHED:
+        return uri
+    import requests
+
+    try:
+        requests.get(uri.rstrip("/") + "/health", timeout=timeout)
+    except requests.RequestException as exc:
+        reason = f"no answer within {timeout:g} s" if isinstance(exc, requests.Timeout) else "cannot connect"
+        raise TrackingServerError(
+            f"the MLflow tracking server does not answer ({reason})",
+            file=uri,
+            expected="a running server at this address (mlflow server --host HOST --port PORT), or a sqlite:/// URI",
+        ) from None
+    _REACHED.add(uri)
+    return uri
 
 
 def tracking_uri(config: Config) -> str:
     """``tracking.mlflow_uri``, else ``MLFLOW_TRACKING_URI``, else a SQLite file in the output folder.
 
     Relative SQLite and file paths are made absolute, because Ray Tune trials run in another working directory.
+    A server URI is checked to answer (:func:`check_reachable`).
     """
     uri = config.tracking.mlflow_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if uri and uri.startswith(("http://", "https://")):
+        return check_reachable(uri)
     if not uri:
         return f"{SQLITE}{(config.output_dir / 'mlflow.db').resolve()}"
     if uri.startswith(SQLITE) and not uri.startswith(SQLITE + "/"):

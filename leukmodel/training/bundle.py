@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -13,6 +14,7 @@ from torch import Tensor
 from leukmodel.config.model import ModelName
 from leukmodel.config.root import Config, config_from_dict
 from leukmodel.data.cohort import Cohort
+from leukmodel.errors import LeukInputError
 from leukmodel.genomics.transform import GenomicTransform
 from leukmodel.models.fusion import BagClassifier, build_model
 from leukmodel.training.seeding import trial_seed
@@ -20,6 +22,10 @@ from leukmodel.training.splits import validation_split
 from leukmodel.training.trainer import EpochCallback, FeatureBag, TrialResult, layer4_encoder, train_model
 
 BUNDLE_FORMAT = "leukmodel-bundle/1"
+
+
+class BundleFileError(LeukInputError):
+    """A model bundle file that cannot be read."""
 
 
 @dataclass
@@ -109,17 +115,32 @@ class ModelBundle:
             "seed": self.seed,
             "best_epoch": self.best_epoch,
         }
-        partial = path.with_name(path.name + ".partial")
+        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
         torch.save(payload, partial)
         partial.replace(path)
         return path
 
     @classmethod
     def load(cls, path: str | PathLike[str]) -> ModelBundle:
-        """Read a bundle written by :meth:`save` (no pickled code is executed)."""
-        payload = torch.load(Path(path), map_location="cpu", weights_only=True)
-        if payload.get("format") != BUNDLE_FORMAT:
-            raise ValueError(f"{path}: not a leukmodel model bundle (format {payload.get('format')!r})")
+        """Read a bundle written by :meth:`save` (no pickled code is executed).
+
+        Raises:
+            BundleFileError: the file is missing, damaged or not a leukmodel bundle.
+        """
+        expected = "a model bundle written by leukmodel (cv/models/<model>-fold<k>.pt)"
+        if not Path(path).is_file():
+            raise BundleFileError("model bundle not found", file=path, expected=expected)
+        try:
+            payload = torch.load(Path(path), map_location="cpu", weights_only=True)
+        except Exception as exc:  # torch raises UnpicklingError, RuntimeError or EOFError depending on the damage
+            raise BundleFileError(
+                f"cannot be read as a file of tensors only ({type(exc).__name__}): damaged, or not a bundle",
+                file=path,
+                expected=expected,
+            ) from None
+        if not isinstance(payload, dict) or payload.get("format") != BUNDLE_FORMAT:
+            found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+            raise BundleFileError(f"not a leukmodel model bundle (format {found!r})", file=path, expected=expected)
         transform = payload["genomic_transform"]
         return cls(
             model_name=payload["model_name"],

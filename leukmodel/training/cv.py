@@ -36,12 +36,20 @@ from leukmodel.data.cohort import Cohort
 from leukmodel.evaluation.mcnemar import mcnemar_table
 from leukmodel.evaluation.metrics import classification_metrics
 from leukmodel.evaluation.tables import format_interval, markdown_table
+from leukmodel.owned import OwnedFiles
 from leukmodel.training.bundle import ModelBundle
 from leukmodel.training.splits import folds_table, make_folds
 from leukmodel.training.trainer import FeatureBag, TrialResult, check_modalities, run_trial
 
 logger = logging.getLogger(__name__)
 
+MODELS = "models"
+OUTPUT_FILES = (
+    *(f"{t}.csv" for t in ("predictions", "metrics", "confusion", "mcnemar", "trials", "history", "folds")),
+    "summary.md",
+    "run.json",
+)
+"""The files :meth:`CVResult.save` writes besides ``models/``."""
 HEADLINE = ("accuracy", "macro_f1", "macro_auc")
 
 
@@ -162,9 +170,11 @@ class CVResult:
         return "\n\n".join(parts) + "\n"
 
     def save(self, out_dir: str | PathLike[str]) -> Path:
-        """Write the tables, the summary, ``run.json`` and the trained bundles into ``out_dir``."""
+        """Write the tables, the summary, ``run.json`` and the trained bundles into ``out_dir``.
+
+        Only files leukmodel wrote there before (and nobody changed since) are replaced (:mod:`leukmodel.owned`).
+        """
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
         tables = {
             "predictions": self.predictions,
             "metrics": self.metrics,
@@ -174,13 +184,26 @@ class CVResult:
             "history": self.history,
             "folds": self.folds,
         }
+        models = [f"{MODELS}/{b.model_name}-fold{b.fold}.pt" for b in self.bundles]
+        owned = OwnedFiles(out, "the cross-validation's output")
+        owned.claim([*OUTPUT_FILES, *models])
         for name, frame in tables.items():
-            _write_text(out / f"{name}.csv", frame.to_csv(index=False))
-        _write_text(out / "summary.md", self.to_markdown())
-        _write_text(out / "run.json", json.dumps(self.run, indent=2))
-        for bundle in self.bundles:
-            bundle.save(out / "models" / f"{bundle.model_name}-fold{bundle.fold}.pt")
+            owned.write_text(f"{name}.csv", frame.to_csv(index=False), save=False)
+        owned.write_text("summary.md", self.to_markdown(), save=False)
+        owned.write_text("run.json", json.dumps(self.run, indent=2), save=False)
+        for bundle, name in zip(self.bundles, models, strict=True):
+            owned.adopt(bundle.save(out / name), save=False)
+        owned.save()
         return out
+
+
+def check_output_dir(out_dir: str | PathLike[str]) -> None:
+    """Refuse, before any work, an output folder that is a file or holds files in the way of :meth:`CVResult.save`.
+
+    Raises:
+        NotOursError: names the file(s); see :mod:`leukmodel.owned`.
+    """
+    OwnedFiles(out_dir, "the cross-validation's output").check(OUTPUT_FILES, folders=[MODELS])
 
 
 def run_cross_validation(
@@ -190,7 +213,14 @@ def run_cross_validation(
     out_dir: str | PathLike[str] | None = None,
     trial_runner: TrialRunner | None = None,
 ) -> CVResult:
-    """Run every (model, fold) trial of ``config.cv`` and summarise them; save to ``out_dir`` when given."""
+    """Run every (model, fold) trial of ``config.cv`` and summarise them; save to ``out_dir`` when given.
+
+    Raises:
+        NotOursError: ``out_dir`` (checked before any training) is a file, or holds files in the way that
+            leukmodel did not write.
+    """
+    if out_dir is not None:
+        check_output_dir(out_dir)
     for model in config.cv.models:
         check_modalities(model, cohort)
     make_folds(cohort, config.cv.n_folds, config.cv.val_fraction, config.seed)
@@ -285,10 +315,3 @@ def _run_record(cohort: Cohort, config: Config) -> dict[str, Any]:
 
 def _with_int_fold(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.astype({"fold": "Int64"}) if not frame.empty else frame
-
-
-def _write_text(path: Path, text: str) -> None:
-    """Write through a temporary file, so a failed run never leaves a half-written result."""
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text)
-    partial.replace(path)

@@ -268,8 +268,17 @@ def prepare_items(
         if USES_IMAGES[model_name]:
             if sid not in bags:
                 skipped = getattr(bags, "skipped", {})
-                reason = f"no tiles ({skipped[sid]})" if sid in skipped else "no feature bag for this sample"
-                raise CohortError(reason, row=sid, expected="a bag with tiles for every sample (run featurize first)")
+                if sid in skipped:
+                    raise CohortError(
+                        f"sample '{sid}' (patient '{sample.patient_id}') has no foreground tile in any image: "
+                        f"{skipped[sid]}",
+                        file=sample.images[0] if sample.images else None,
+                        expected=f"a tile in at least one image of each sample for the {model_name} model "
+                        "(leave the sample out of the cohort, or run only models without images)",
+                    )
+                raise CohortError(
+                    f"sample '{sid}' has no feature bag", expected="a bag for every sample (run featurize first)"
+                )
             features = torch.tensor(np.asarray(bags[sid].features))
             if features.shape[0] == 0:
                 raise CohortError("the sample's bag has no tiles", row=sid, expected="at least one foreground tile")

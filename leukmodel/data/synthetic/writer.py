@@ -16,7 +16,6 @@ wherever the cohort is written)::
 from __future__ import annotations
 
 import json
-import shutil
 from collections import Counter
 from os import PathLike
 from pathlib import Path
@@ -45,6 +44,7 @@ from leukmodel.data.synthetic.plan import (
     stream,
 )
 from leukmodel.errors import LeukInputError
+from leukmodel.owned import RECORD_NAME, NotOursError, OwnedFiles
 
 GENERATOR_VERSION = "1"
 """Bumped whenever the same config would give different files."""
@@ -54,7 +54,8 @@ EXPRESSION = "expression/synthetic_cumida.csv"
 ANNOTATION = "expression/annotation.csv"
 MANIFEST = "manifest.csv"
 CONFIG = "config.yaml"
-_GENERATED = (MARKER_NAME, IMAGES, "expression", MANIFEST, CONFIG)
+_READ_FOLDERS = (IMAGES, "expression")
+"""Folders the cohort's readers take whole: they must hold the generator's files only."""
 
 SIGNAL_IN_WORDS = {
     "morphology": (
@@ -78,35 +79,44 @@ SIGNAL_IN_WORDS = {
 def write_synthetic_cohort(out: str | PathLike[str], cfg: SyntheticConfig) -> Path:
     """Write the cohort described by ``cfg`` under ``out`` and return the path of its ``config.yaml``.
 
-    A previous synthetic cohort in ``out`` is replaced (its ``runs`` and ``feature-cache`` are kept).
+    A previous synthetic cohort in ``out`` is replaced: the files it wrote (recorded with their hashes in
+    ``leukmodel-files.json``) are rewritten or removed, nothing else (``runs``, ``feature-cache`` and any file of
+    yours are left alone).
 
     Raises:
         LeukInputError: ``out`` is a file, or a non-empty folder that holds no synthetic cohort.
+        NotOursError: a file leukmodel did not write (or that was changed since) is in the way: inside ``images``
+            or ``expression`` (the readers would take it in), or at a path the cohort writes; nothing is written.
     """
     out = Path(out).resolve()
     values = cohort_config(cfg)
     config_from_dict(values, base_dir=out, source=f"generated config for {out}")
-    _clear(out)
+    owned = _owned(out)
     patients = plan_patients(cfg)
     sample_ids = _sample_ids(cfg.patients)
+    images = [image_path(p, i) for p in patients for i in range(1, cfg.images_per_patient + 1)]
+    plan = [MARKER_NAME, *map(str, images), EXPRESSION, ANNOTATION, MANIFEST, CONFIG]
+    stale = sorted(set(owned.files) - {owned.relative(p) for p in plan})
+    owned.check(plan + stale, folders=_READ_FOLDERS)
+    owned.remove([*stale, CONFIG])  # without config.yaml the folder reads as an interrupted cohort until done
+    owned.claim(plan)
 
-    _write_text(out / MARKER_NAME, json.dumps(describe(cfg, patients), indent=2) + "\n")
+    owned.write_text(MARKER_NAME, json.dumps(describe(cfg, patients), indent=2) + "\n", save=False)
     for patient in patients:
         for image in range(1, cfg.images_per_patient + 1):
             pixels, _ = cohort_image(cfg, patient, image)
-            path = out / image_path(patient, image)
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path = image_path(patient, image)
             ok, data = cv2.imencode(".bmp", cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR))
             if not ok:
-                raise RuntimeError(f"OpenCV could not encode {path}")
-            path.write_bytes(data.tobytes())
+                raise RuntimeError(f"OpenCV could not encode {out / path}")
+            owned.write_bytes(path, data.tobytes(), save=False)
 
     chip = platform(cfg.n_genes)
     values_matrix = expression_profiles(
         patients, n_genes=cfg.n_genes, seed=cfg.seed, signal=cfg.signal, noise=cfg.noise
     )
-    _write_csv(out / EXPRESSION, expression_table(patients, sample_ids, values_matrix, cfg.n_genes), "%.4f")
-    _write_csv(out / ANNOTATION, chip.annotation())
+    _write_csv(owned, EXPRESSION, expression_table(patients, sample_ids, values_matrix, cfg.n_genes), "%.4f")
+    _write_csv(owned, ANNOTATION, chip.annotation())
     manifest = pd.DataFrame(
         {
             "patient_id": [str(p.number) for p in patients],
@@ -114,8 +124,9 @@ def write_synthetic_cohort(out: str | PathLike[str], cfg: SyntheticConfig) -> Pa
             "expression_sample": sample_ids,
         }
     )
-    _write_csv(out / MANIFEST, manifest)
-    return _write_text(out / CONFIG, yaml.safe_dump(values, sort_keys=False))
+    _write_csv(owned, MANIFEST, manifest)
+    owned.save()
+    return owned.write_text(CONFIG, yaml.safe_dump(values, sort_keys=False))
 
 
 def cohort_image(
@@ -218,33 +229,27 @@ def is_written(out: str | PathLike[str], cfg: SyntheticConfig) -> bool:
     )
 
 
-def _clear(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise LeukInputError("is a file", file=out, expected="a folder for the synthetic cohort")
-    if not out.exists():
-        return
+def _owned(out: Path) -> OwnedFiles:
+    """The record of the files the generator wrote in ``out``, refusing folders that are not a synthetic cohort."""
+    owned = OwnedFiles(out, "the synthetic cohort")
+    if not out.exists() or not any(out.iterdir()):
+        return owned
     if not (out / MARKER_NAME).is_file():
-        if any(out.iterdir()):
-            raise LeukInputError(
-                "folder is not empty and holds no synthetic cohort; not writing into it",
-                file=out,
-                expected=f"a new or empty folder, or one with {MARKER_NAME}",
-            )
-        return
-    for name in _GENERATED:
-        path = out / name
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
+        raise LeukInputError(
+            "folder is not empty and holds no synthetic cohort; not writing into it",
+            file=out,
+            expected=f"a new or empty folder, or one with {MARKER_NAME}",
+        )
+    if not owned.record_path.is_file():
+        raise NotOursError(
+            f"holds a synthetic cohort written by a leukmodel that did not record its files ({RECORD_NAME}), so "
+            "it cannot tell them from yours; nothing was written",
+            file=out,
+            expected="a new folder (or delete the old cohort yourself)",
+        )
+    return owned
 
 
-def _write_text(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8", newline="\n")
-    return path
-
-
-def _write_csv(path: Path, table: pd.DataFrame, float_format: str | None = None) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(path, index=False, float_format=float_format, lineterminator="\n")
+def _write_csv(owned: OwnedFiles, path: str, table: pd.DataFrame, float_format: str | None = None) -> None:
+    text = table.to_csv(index=False, float_format=float_format, lineterminator="\n")
+    owned.write_text(path, text, save=False)
