@@ -27,13 +27,14 @@ def cv(config_path: Path, out: Path | None, progress: bool) -> None:
     from leukmodel.data import build_cohort
     from leukmodel.features import featurize, load_bags
     from leukmodel.training import run_cross_validation
-    from leukmodel.training.trainer import USES_IMAGES
+    from leukmodel.training.plan import USES_IMAGES, resolve_models
 
     if progress:
         logging.basicConfig(format="%(message)s")
         logging.getLogger("leukmodel.training").setLevel(logging.INFO)
     config = load_config(config_path)
     cohort = build_cohort(config)
+    config = resolve_models(config, cohort)
     bags = {}
     if any(USES_IMAGES[m] for m in config.cv.models):
         images = list(dict.fromkeys(path for sample in cohort.samples for path in sample.images))

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from leukmodel.config.base import Section
 
-ModelName = Literal["fusion", "image", "genomic"]
+ModelName = Literal["fusion", "image", "genomic", "linear_image", "linear_genomic"]
 
 
 class GenomicConfig(Section):
@@ -26,6 +26,7 @@ class ModelConfig(Section):
     initialised ResNet-50 (the offline default) gives features with means near 100 and spreads near 2, on which
     the attention and the classifier barely train; ``false`` feeds features as they are (as CLAM does with
     ImageNet features).
+    ``linear_c``: the inverse L2 strength of the linear references' logistic regression (scikit-learn's ``C``).
     """
 
     genomic_hidden: list[int] = Field(default_factory=lambda: [500, 256])
@@ -36,6 +37,7 @@ class ModelConfig(Section):
     mil_attention_dim: int = 256
     mil_hidden: int = 512
     standardize_tiles: bool = True
+    linear_c: float = Field(1.0, gt=0.0)
 
 
 class TrainingConfig(Section):
@@ -43,7 +45,10 @@ class TrainingConfig(Section):
 
     Early stopping watches the validation macro AUC: an epoch within ``auc_tolerance`` of the best AUC that lowers
     the validation loss by more than ``loss_min_delta`` counts as better (a dozen validation samples cannot
-    resolve smaller AUC differences; see :class:`~leukmodel.training.EarlyStopping`).
+    resolve smaller AUC differences; see :class:`~leukmodel.training.EarlyStopping`). ``refit``: after early
+    stopping has chosen the number of epochs, a fresh model is trained for that many epochs on the training and
+    validation samples together, so no sample of the fold's training part is left unused (it costs that many
+    more epochs; see docs/linear-references.md for what it gains on p >> n expression).
     ``finetune_layer4`` trains the backbone's layer4 end to end from cached layer3 maps (needs
     ``features.store_layer3``) instead of training on cached pooled features. ``device``: ``auto`` takes
     CUDA when available. ``num_threads``: torch's CPU threads while a model trains (restored afterwards); one bag
@@ -61,6 +66,7 @@ class TrainingConfig(Section):
     max_tiles_per_bag: int = Field(64, ge=1)
     kl_lambda: float = Field(0.01, ge=0.0)
     finetune_layer4: bool = False
+    refit: bool = True
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     num_threads: int | None = Field(1, ge=1)
 
@@ -68,13 +74,17 @@ class TrainingConfig(Section):
 class CVConfig(Section):
     """Stratified, patient-grouped cross-validation and its statistics.
 
-    ``bootstrap`` resamples give the 95% intervals of every metric; McNemar's test compares ``reference``
-    with each other model. ``save_models`` writes each (model, fold) bundle into the output folder.
+    ``models``: ``None`` (the default) runs every model the cohort's modalities allow (the deep models ``fusion``,
+    ``image``, ``genomic`` and the linear references ``linear_image``, ``linear_genomic``); the summary names
+    those left out and why. A list runs exactly those models, and one the cohort cannot serve is an error.
+    ``bootstrap`` resamples give the 95% intervals of every metric; McNemar's test compares ``reference`` (``None``:
+    the best model run, fusion where present) with each other model, and each deep model with its linear
+    reference. ``save_models`` writes each (model, fold) bundle into the output folder.
     """
 
     n_folds: int = Field(5, ge=2)
     val_fraction: float = Field(0.2, gt=0.0, lt=0.5)
-    models: list[ModelName] = Field(default_factory=lambda: ["fusion", "image", "genomic"])
+    models: list[ModelName] | None = None
     bootstrap: int = Field(1000, ge=0)
-    reference: ModelName = "fusion"
+    reference: ModelName | None = None
     save_models: bool = True

@@ -21,6 +21,7 @@ from leukmodel.tracking.results import log_cv_result
 from leukmodel.tracking.runs import provenance_tags, start_or_resume_cv_run
 from leukmodel.tracking.setup import tracking_uri
 from leukmodel.training import CVResult, ModelBundle, run_cross_validation, train_final
+from leukmodel.training.plan import resolve_models
 from leukmodel.training.trainer import FeatureBag
 
 logger = logging.getLogger(__name__)
@@ -100,6 +101,7 @@ def train_final_models(cohort: Cohort, config: Config, run: CVRun) -> dict[str, 
     cohort, bags = usable_samples(cohort, config)
     client = MlflowClient(run.tracking_uri)
     bundles = {}
+    config = resolve_models(config, cohort)
     for model in config.cv.models:
         bundle = train_final(model, cohort, bags, config)
         path = bundle.save(run.folder / FINAL_DIR / f"{model}.pt")

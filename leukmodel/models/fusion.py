@@ -12,7 +12,7 @@ from leukmodel.models.mil import ClassifierHead, GatedAttentionPool
 from leukmodel.models.output import ModelOutput
 from leukmodel.models.tile_norm import FeatureStandardizer
 
-MODEL_NAMES: tuple[ModelName, ...] = ("fusion", "image", "genomic")
+MODEL_NAMES: tuple[ModelName, ...] = ("fusion", "image", "genomic", "linear_image", "linear_genomic")
 
 
 class BagClassifier(nn.Module):
@@ -135,7 +135,8 @@ def build_model(
     """Build the fusion model or a baseline.
 
     Args:
-        name: ``fusion``, ``image`` (image-only baseline) or ``genomic`` (genomic-only baseline).
+        name: ``fusion``, ``image`` (image-only baseline), ``genomic`` (genomic-only baseline), or a linear
+            reference (``linear_image``, ``linear_genomic``; see :mod:`leukmodel.models.linear`).
         n_classes: C.
         feature_dim: D, the tile feature size (the tile encoder's output size when fine-tuning layer4).
         n_genes: G, the length of the per-gene expression input.
@@ -154,4 +155,10 @@ def build_model(
         return ImageOnlyModel(n_classes, feature_dim, cfg, tile_encoder)
     if name == "genomic":
         return GenomicOnlyModel(n_classes, genomic_in, cfg, genomic_input)
+    from leukmodel.models.linear import LinearGenomicModel, LinearImageModel  # they subclass BagClassifier
+
+    if name == "linear_genomic":
+        return LinearGenomicModel(n_classes, genomic_in, genomic_input)
+    if name == "linear_image":
+        return LinearImageModel(n_classes, feature_dim, tile_encoder)
     raise ValueError(f"unknown model {name!r}; expected one of {', '.join(MODEL_NAMES)}")
