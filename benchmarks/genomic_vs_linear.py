@@ -63,9 +63,9 @@ def main() -> None:
         for seed in range(args.seeds):
             csv = Path(tmp) / f"cohort-{seed}.csv"
             classes = CLASSES[: args.classes]
-            sparse_signal_expression(
-                means, classes, args.per_class, args.informative, args.effect, seed=seed
-            ).to_csv(csv, index=False)
+            sparse_signal_expression(means, classes, args.per_class, args.informative, args.effect, seed=seed).to_csv(
+                csv, index=False
+            )
             both = out_of_fold(csv, seed, True, ["linear_genomic", "genomic"])
             norefit = out_of_fold(csv, seed, False, ["genomic"])["genomic"]
             row = {"seed": seed, "linear": both["linear_genomic"], "refit": both["genomic"], "norefit": norefit}

@@ -104,3 +104,13 @@ def test_expression_only_config_of_three_lines_runs_cv(tmp_path, cumida_sample, 
     assert "**genomic**" in summary.split("\n")[0] and "Models not run: fusion (needs images" in summary
     assert set(pd.read_csv(out / "predictions.csv")["model"]) == {"genomic", "linear_genomic"}
     assert not (tmp_path / "no-weights").exists()
+
+
+def test_refit_trains_a_fresh_model_on_training_and_validation_samples():
+    cfg = config(training={"max_epochs": 3, "refit": True})
+    trial = run_trial("image", 0, COHORT, BAGS, cfg)
+    fold = make_folds(COHORT, 3, 0.25, cfg.seed)[0]
+    tiles = np.concatenate([BAGS[s].features for s in [*fold.train, *fold.val]])
+    np.testing.assert_allclose(trial.state_dict["tile_norm.mean"].numpy(), tiles.mean(0), rtol=1e-5, atol=1e-6)
+    plain = run_trial("image", 0, COHORT, BAGS, config(training={"max_epochs": 3}))
+    assert plain.history == trial.history and plain.best_epoch == trial.best_epoch  # the same early stopping

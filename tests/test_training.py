@@ -122,7 +122,7 @@ def test_nothing_is_fitted_on_the_test_fold():
                 )
             assert clean.genomic_transform.log_applied_ == dirty.genomic_transform.log_applied_
         if model != "genomic":
-            train_tiles = np.concatenate([BAGS[sid].features for sid in [*fold.train, *fold.val]])  # refit
+            train_tiles = np.concatenate([BAGS[sid].features for sid in fold.train])
             np.testing.assert_allclose(
                 dirty.state_dict["tile_norm.mean"].numpy(), train_tiles.mean(0), rtol=1e-5, atol=1e-6
             )
@@ -143,7 +143,7 @@ def test_same_config_gives_the_same_results_on_cpu():
 
 
 def test_early_stopping_restores_the_best_weights():
-    cfg = config(training={"max_epochs": 40, "patience": 2, "refit": False})
+    cfg = config(training={"max_epochs": 40, "patience": 2})
     trial = run_trial("image", 0, COHORT, BAGS, cfg)
     assert len(trial.history) <= trial.best_epoch + 1 + 2
     best = trial.history[trial.best_epoch]

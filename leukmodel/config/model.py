@@ -48,7 +48,7 @@ class TrainingConfig(Section):
     resolve smaller AUC differences; see :class:`~leukmodel.training.EarlyStopping`). ``refit``: after early
     stopping has chosen the number of epochs, a fresh model is trained for that many epochs on the training and
     validation samples together, so no sample of the fold's training part is left unused (it costs that many
-    more epochs; see docs/linear-references.md for what it gains on p >> n expression).
+    more epochs). Off by default: on p >> n expression it did not help (docs/linear-references.md).
     ``finetune_layer4`` trains the backbone's layer4 end to end from cached layer3 maps (needs
     ``features.store_layer3``) instead of training on cached pooled features. ``device``: ``auto`` takes
     CUDA when available. ``num_threads``: torch's CPU threads while a model trains (restored afterwards); one bag
@@ -66,7 +66,7 @@ class TrainingConfig(Section):
     max_tiles_per_bag: int = Field(64, ge=1)
     kl_lambda: float = Field(0.01, ge=0.0)
     finetune_layer4: bool = False
-    refit: bool = True
+    refit: bool = False
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     num_threads: int | None = Field(1, ge=1)
 

@@ -26,6 +26,7 @@ from leukmodel.explain.figures import class_gene_panels, save_figure
 from leukmodel.explain.sample import SampleExplanation, explain_sample, load_explanation_backbone
 from leukmodel.features.bags import Bag
 from leukmodel.training.bundle import ModelBundle
+from leukmodel.training.plan import USES_IMAGES, resolve_models
 
 INDEX = "index.json"
 CLASS_GENES = "top_genes_per_class.csv"
@@ -91,12 +92,12 @@ def explain_cv(
         ArtifactError: ``cv_dir`` lacks the predictions, folds or fold models.
     """
     cv_dir, out = Path(cv_dir), Path(out_dir)
-    model = model or config.cv.reference
+    model = model or resolve_models(config, cohort).cv.reference
     per_class = config.explain.samples_per_class if per_class is None else per_class
     predictions = read_table(cv_dir, PREDICTIONS)
-    eligible = set(bags) if model != "genomic" else None
+    eligible = set(bags) if USES_IMAGES[model] else None
     picks = pick_samples(predictions, model, cohort.classes, per_class, eligible)
-    backbone = load_explanation_backbone(config, backbone_sha256) if model != "genomic" else None
+    backbone = load_explanation_backbone(config, backbone_sha256) if USES_IMAGES[model] else None
     bundles: dict[int, ModelBundle] = {}
     explanations, index = [], []
     for sample_id, reason in picks:
