@@ -108,6 +108,9 @@ def build_cohort(config: Config) -> Cohort:
     if table is not None and pairing != "image_only":
         used = sorted({s.expression_id for s in samples if s.expression_id is not None})
         expression = table.values.loc[used]
+    image_sources = {}
+    if data.images is not None and pairing != "expression_only":
+        image_sources = {s.sample_id: image_source(data.images, s.images[0]) for s in samples if s.images}
     return Cohort(
         name=config.name,
         samples=samples,
@@ -119,7 +122,18 @@ def build_cohort(config: Config) -> Cohort:
         unpaired=unpaired,
         excluded=excluded,
         sources=sources,
+        image_sources=image_sources,
+        expression_sources={} if table is None else {e: Path(f).name for e, (f, _) in table.origin.items()},
     )
+
+
+def image_source(source: ImageSource, path: Path) -> str:
+    """The source an image counts as for the confound check: its C-NMC fold folder (``<root>/<fold>/<class>/``),
+    else the image root (one folder of classes, or a flat folder with a labels CSV)."""
+    parts = path.relative_to(source.root).parts[:-1]
+    if source.format == "cnmc" and len(parts) >= 2:
+        return f"{source.root.name}/{parts[0]}"
+    return source.root.name
 
 
 def _image_bags(source: ImageSource, mapper: ClassMapper, excluded: list[str]) -> list[ImageBag]:

@@ -9,6 +9,7 @@ from tqdm.auto import tqdm
 
 from leukmodel.config import TilesConfig
 from leukmodel.data.cohort import Cohort
+from leukmodel.data.confounds import confound_warnings
 from leukmodel.data.groups import split_groups
 from leukmodel.data.images import read_rgb
 from leukmodel.errors import CohortError, ImageError
@@ -67,6 +68,7 @@ class CohortSummary:
     n_genes: int
     unpaired: dict[str, int]
     excluded: int
+    confounds: tuple[str, ...] = ()
 
     @property
     def n_patients(self) -> int:
@@ -101,6 +103,7 @@ class CohortSummary:
             lines.append("left out, missing a modality: none")
         if self.excluded:
             lines.append(f"left out by class_map (mapped to null): {self.excluded}")
+        lines += [f"WARNING, class confounded with source: {w}" for w in self.confounds]
         return "\n".join(lines)
 
 
@@ -122,4 +125,5 @@ def summarize(cohort: Cohort) -> CohortSummary:
         n_genes=len(cohort.genes),
         unpaired=dict(Counter(f"{u.modality} only" for u in cohort.unpaired)),
         excluded=len(cohort.excluded),
+        confounds=tuple(confound_warnings(cohort)),
     )

@@ -37,6 +37,7 @@ import leukmodel
 from leukmodel.config.model import ModelName
 from leukmodel.config.root import Config
 from leukmodel.data.cohort import Cohort
+from leukmodel.data.confounds import confound_warnings
 from leukmodel.evaluation.evidence import LABEL_MATCHED_REASON, NOT_EVIDENCE, evidence_column, matched_models
 from leukmodel.evaluation.mcnemar import mcnemar_table
 from leukmodel.evaluation.metrics import classification_metrics
@@ -158,11 +159,13 @@ class CVResult:
         return sentences
 
     def notes(self) -> list[str]:
-        """Models left out and why, and which results are not evidence and why."""
+        """Models left out and why, classes confounded with a source, and which results are not evidence and why."""
         notes = []
         left_out = self.run.get("models_left_out", {})
         if left_out:
             notes.append("Models not run: " + "; ".join(f"{m} ({why})" for m, why in left_out.items()) + ".")
+        for warning in self.run.get("confounds", []):
+            notes.append(f"**Class confounded with source** ({warning}): a model may learn the source, not the class.")
         if self.not_evidence:
             notes.append(
                 f"**Not evidence**: {', '.join(self.not_evidence)} and every comparison involving them: "
@@ -303,7 +306,12 @@ def summarize(trials: Sequence[TrialResult], cohort: Cohort, config: Config) -> 
             [{"model": t.model_name, "fold": t.fold, **record} for t in trials for record in t.history]
         ).astype({"epoch": int}),
         folds=folds_table(make_folds(cohort, config.cv.n_folds, config.cv.val_fraction, config.seed), cohort),
-        run={**_run_record(cohort, config), "models_left_out": plan.left_out, "not_evidence": not_evidence},
+        run={
+            **_run_record(cohort, config),
+            "models_left_out": plan.left_out,
+            "not_evidence": not_evidence,
+            "confounds": confound_warnings(cohort),
+        },
         bundles=[ModelBundle.from_trial(t, cohort, config) for t in trials] if config.cv.save_models else [],
     )
 
