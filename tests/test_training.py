@@ -121,6 +121,9 @@ def test_nothing_is_fitted_on_the_test_fold():
                     getattr(clean.genomic_transform, name), getattr(dirty.genomic_transform, name)
                 )
             assert clean.genomic_transform.log_applied_ == dirty.genomic_transform.log_applied_
+            train_rows = COHORT.expression.loc[[f"x-{sid}" for sid in fold.train]]
+            projected = dirty.genomic_transform.transform(train_rows)  # the components' standardisation: train only
+            np.testing.assert_allclose(dirty.state_dict["genomic_norm.mean"].numpy(), projected.mean(0), atol=1e-4)
         if model != "genomic":
             train_tiles = np.concatenate([BAGS[sid].features for sid in fold.train])
             np.testing.assert_allclose(

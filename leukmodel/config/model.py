@@ -26,6 +26,10 @@ class ModelConfig(Section):
     initialised ResNet-50 (the offline default) gives features with means near 100 and spreads near 2, on which
     the attention and the classifier barely train; ``false`` feeds features as they are (as CLAM does with
     ImageNet features).
+    ``standardize_genomic``: the genomic transform's components are standardised with the statistics of the fold's
+    training samples (frozen in the model) before the genomic encoder of the genomic-only and the fusion model sees
+    them. Principal components' spreads differ by orders of magnitude, and the small MLP otherwise fits the
+    leading ones, mostly shared noise on p >> n expression (docs/linear-references.md).
     ``linear_c``: the inverse L2 strength of the linear references' logistic regression (scikit-learn's ``C``).
     """
 
@@ -37,6 +41,7 @@ class ModelConfig(Section):
     mil_attention_dim: int = 256
     mil_hidden: int = 512
     standardize_tiles: bool = True
+    standardize_genomic: bool = True
     linear_c: float = Field(1.0, gt=0.0)
 
 

@@ -179,8 +179,7 @@ def train_model(
     model.to(device)
     start = time.perf_counter()
     with torch_threads(config.training.num_threads):
-        if isinstance(getattr(model, "tile_norm", None), FeatureStandardizer):
-            fit_tile_norm(model, train, device)
+        fit_standardizers(model, train, device)
         if isinstance(model, LinearClassifier):
             history, best_epoch = fit_linear(model, [*train, *val], config.model.linear_c, device), 0
         else:
@@ -209,8 +208,7 @@ def refit(
     rng = seed_everything(seed)
     model, _ = make_model(model_name, cohort, items, config, transform)
     model.to(device)
-    if isinstance(getattr(model, "tile_norm", None), FeatureStandardizer):
-        fit_tile_norm(model, items, device)
+    fit_standardizers(model, items, device)
     fixed = config.training.model_copy(update={"max_epochs": epochs})
     fit(model, items, [], config.model_copy(update={"training": fixed}), device, rng)
     return model
@@ -263,13 +261,19 @@ def layer4_encoder(config: Config, pretrained: bool) -> tuple[Layer4Encoder, int
     return Layer4Encoder(copy.deepcopy(resnet.layer4)), int(info.feature_dim)
 
 
-def fit_tile_norm(model: BagClassifier, items: Sequence[BagItem], device: torch.device) -> None:
-    """Fit the model's tile standardisation on every tile of the training bags ``items`` (after the tile
-    encoder, as it is before training)."""
+def fit_standardizers(model: BagClassifier, items: Sequence[BagItem], device: torch.device) -> None:
+    """Fit the model's tile standardisation on every tile of the training bags ``items`` (after the tile encoder,
+    as it is before training) and its genomic standardisation on their transformed expression."""
     model.eval()
     with torch.inference_mode():
-        encoded = torch.cat([model.encode_tiles(_to(item.features, device)).float().cpu() for item in items])
-    model.tile_norm.fit(encoded)
+        if isinstance(getattr(model, "tile_norm", None), FeatureStandardizer):
+            encoded = torch.cat([model.encode_tiles(_to(item.features, device)).float().cpu() for item in items])
+            model.tile_norm.fit(encoded)
+        if isinstance(model.genomic_norm, FeatureStandardizer):
+            projected = torch.stack(
+                [model.project_genome(_to(item.expression, device)).float().cpu() for item in items]
+            )
+            model.genomic_norm.fit(projected)
 
 
 def prepare_items(
