@@ -66,11 +66,22 @@ def build_cohort(config: Config) -> Cohort:
     profiles: dict[str, Profile] = {}
     sources: list[Path] = []
     table: ExpressionTable | None = None
-    if data.images is not None:
-        bags = _image_bags(
-            data.images, ClassMapper(data.images.class_map, data.classes, "data.images.class_map"), excluded
-        )
-        sources.append(data.images.root)
+    source_of: dict[str, tuple[int, ImageSource]] = {}
+    for index, source in enumerate(data.image_sources):
+        where = "data.images" if not isinstance(data.images, list) else f"data.images[{index}]"
+        for bag in _image_bags(source, ClassMapper(source.class_map, data.classes, f"{where}.class_map"), excluded):
+            if bag.bag_id in source_of:
+                first, other = source_of[bag.bag_id]
+                raise CohortError(
+                    f"sample id '{bag.bag_id}' comes from two image sources: data.images[{first}] ({other.root}) "
+                    f"and data.images[{index}] ({source.root})",
+                    file=bag.images[0],
+                    field=where,
+                    expected="sample ids unique across image sources (a subject or image name in one source only)",
+                )
+            source_of[bag.bag_id] = (index, source)
+            bags.append(bag)
+        sources.append(source.root)
     if data.expression is not None:
         table = read_expression(data.expression)
         mapper = ClassMapper(data.expression.class_map, data.classes, "data.expression.class_map")
@@ -90,7 +101,7 @@ def build_cohort(config: Config) -> Cohort:
         else:
             samples, unpaired = pair_by_label(bags, profiles, data.pairing.seed)
         pairing = data.pairing.mode
-    elif data.images is not None:
+    elif data.image_sources:
         samples, pairing = image_only(bags), "image_only"
     else:
         samples, pairing = expression_only(profiles), "expression_only"
@@ -108,9 +119,8 @@ def build_cohort(config: Config) -> Cohort:
     if table is not None and pairing != "image_only":
         used = sorted({s.expression_id for s in samples if s.expression_id is not None})
         expression = table.values.loc[used]
-    image_sources = {}
-    if data.images is not None and pairing != "expression_only":
-        image_sources = {s.sample_id: image_source(data.images, s.images[0]) for s in samples if s.images}
+    source_by_image = {path: source_of[bag.bag_id][1] for bag in bags for path in bag.images}
+    image_sources = {s.sample_id: image_source(source_by_image[s.images[0]], s.images[0]) for s in samples if s.images}
     return Cohort(
         name=config.name,
         samples=samples,
