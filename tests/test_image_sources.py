@@ -8,7 +8,7 @@ import pytest
 
 from leukmodel.config import config_from_dict
 from leukmodel.data import build_cohort
-from leukmodel.errors import CohortError
+from leukmodel.errors import CohortError, ConfigError
 
 PRELIM = {"UID_1_9_1_all.bmp": ("1.bmp", 1), "UID_H6_7_1_hem.bmp": ("2.bmp", 0)}
 
@@ -66,3 +66,9 @@ def test_a_sample_id_in_two_sources_is_a_named_error(tmp_path, cnmc_sample):
     assert "sample id '1' comes from two image sources: data.images[0]" in message
     assert "C-NMC_training_data" in message and "C-NMC_test_prelim_phase_data" in message
     assert err.value.field == "data.images[1]"
+
+
+def test_unknown_key_in_a_listed_source_is_named():
+    with pytest.raises(ConfigError) as err:
+        config_from_dict({"data": {"images": [{"root": "/data"}, {"root": "/x", "bag_bye": "image"}]}})
+    assert err.value.field == "data.images.1.bag_bye" and "did you mean 'bag_by'" in str(err.value)

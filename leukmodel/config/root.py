@@ -87,7 +87,9 @@ def load_config(path: str | PathLike[str]) -> Config:
 
 def _config_error(exc: ValidationError, source: str) -> ConfigError:
     first = exc.errors()[0]
-    loc = tuple(str(part) for part in first["loc"])
+    if any(_union_member(part) for part in first["loc"]):  # the deepest error is in the member the input meant
+        first = max(exc.errors(), key=lambda error: len(error["loc"]))
+    loc = tuple(str(part) for part in first["loc"] if not _union_member(part))
     key = ".".join(loc)
     if first["type"] == "extra_forbidden":
         known = _known_keys(loc[:-1])
@@ -100,10 +102,18 @@ def _config_error(exc: ValidationError, source: str) -> ConfigError:
     return ConfigError(f"{first['msg']}{more}", file=source, field=key or None)
 
 
+def _union_member(part: object) -> bool:
+    """Pydantic names the member of a union (``ImageSource``, ``list[ImageSource]``) in an error's location; config
+    keys are lower case."""
+    return isinstance(part, str) and (part[:1].isupper() or "[" in part)
+
+
 def _known_keys(parent: tuple[str, ...]) -> list[str]:
     """The keys a section accepts, found by walking the model classes along ``parent``."""
     model: type[BaseModel] | None = Config
     for part in parent:
+        if part.isdigit():  # an item of a list section
+            continue
         if model is None or part not in model.model_fields:
             return []
         model = _section_type(model.model_fields[part].annotation)
