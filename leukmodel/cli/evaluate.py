@@ -30,23 +30,9 @@ def evaluate(
     intervals, the confusion matrix, ROC curves and per-sample predictions, to a folder and to an MLflow run
     linked to the model version (tagged leukmodel.kind=external_evaluation).
     """
-    from mlflow.tracking import MlflowClient
-
     from leukmodel.config import load_config
-    from leukmodel.data import build_cohort
-    from leukmodel.evaluation.external import evaluate_external
-    from leukmodel.serving import load_predictor
-    from leukmodel.tracking.external import log_external_evaluation
-    from leukmodel.tracking.setup import ensure_experiment
-    from leukmodel.tracking.setup import tracking_uri as config_tracking_uri
+    from leukmodel.tracking.external import evaluate_registered_model
 
-    config = load_config(config_path)
-    uri = tracking_uri or config_tracking_uri(config)
-    config.tracking.mlflow_uri = uri
-    predictor = load_predictor(model_uri, tracking_uri=uri, device=device)
-    cohort = build_cohort(config)
-    out = out or config.output_dir / f"external-{cohort.name}"
-    result = evaluate_external(predictor, cohort, out, model_uri, config.cv.bootstrap, config.seed, progress)
-    run_id = log_external_evaluation(MlflowClient(uri), model_uri, result, ensure_experiment(config), cohort.tags())
-    click.echo(result.to_markdown(model_uri))
-    click.echo(f"results: {out}\nMLflow run: {run_id} ({uri})")
+    run = evaluate_registered_model(load_config(config_path), model_uri, out, tracking_uri, device, progress)
+    click.echo(run.result.to_markdown(model_uri))
+    click.echo(f"results: {run.result.out_dir}\nMLflow run: {run.run_id} ({run.tracking_uri})")
