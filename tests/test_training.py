@@ -168,9 +168,13 @@ def test_cross_validation_writes_its_output_folder(tmp_path):
     assert result.predictions.groupby("model")["sample_id"].nunique().eq(n).all()
     pairs = set(zip(result.mcnemar["reference"], result.mcnemar["model"], strict=True))
     assert pairs == {
-        ("fusion", "image"), ("fusion", "genomic"), ("fusion", "linear_image"), ("fusion", "linear_genomic"),
-        ("image", "linear_image"), ("genomic", "linear_genomic"),
-    }  # fmt: skip
+        ("fusion", "image"),
+        ("fusion", "genomic"),
+        ("fusion", "linear_image"),
+        ("fusion", "linear_genomic"),
+    }
+    linear = set(zip(result.linear_mcnemar["reference"], result.linear_mcnemar["model"], strict=True))
+    assert linear == {("image", "linear_image"), ("genomic", "linear_genomic")}
     assert set(result.metrics["scope"]) == {"oof", "fold"}
     assert len(result.trials) == 15 and len(result.bundles) == 15
     for name in ("predictions", "metrics", "confusion", "mcnemar", "trials", "history", "folds"):

@@ -62,14 +62,14 @@ def mcnemar_test(correct_a: np.ndarray, correct_b: np.ndarray, exact_below: int 
 
 
 def mcnemar_table(
-    predictions: pd.DataFrame, reference: str = "fusion", pairs: Sequence[tuple[str, str]] = ()
+    predictions: pd.DataFrame, reference: str | None = "fusion", pairs: Sequence[tuple[str, str]] = ()
 ) -> pd.DataFrame:
     """McNemar's test of ``reference`` against each other model, and of each of ``pairs``, on the samples both
     predicted.
 
     Args:
         predictions: out-of-fold predictions with columns ``model``, ``sample_id``, ``y_true``, ``y_pred``.
-        reference: the model compared against all others.
+        reference: the model compared against all others (``None``: only ``pairs``).
         pairs: more ``(reference, model)`` comparisons (e.g. each deep model against its linear reference); pairs
             with a model that did not run, or already compared, are skipped.
 
@@ -80,7 +80,9 @@ def mcnemar_table(
     correct = predictions.assign(correct=predictions["y_true"] == predictions["y_pred"])
     wide = correct.pivot(index="sample_id", columns="model", values="correct")
     run = list(predictions["model"].unique())
-    compared = [(reference, m) for m in run if m != reference] if reference in wide.columns else []
+    compared = (
+        [(reference, m) for m in run if m != reference] if reference is not None and reference in wide.columns else []
+    )
     for a, b in pairs:
         if a in wide.columns and b in wide.columns and {a, b} not in [set(p) for p in compared]:
             compared.append((a, b))

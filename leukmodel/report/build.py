@@ -147,7 +147,8 @@ def _results(result: CVResult) -> list[str]:
         table(result.per_fold("accuracy")),
         "<h2>McNemar's test</h2>",
     ]
-    if result.mcnemar.empty:
+    comparisons = result.comparisons()
+    if comparisons.empty:
         parts.append("<p>No McNemar test: the reference model was not run with another model.</p>")
     else:
         columns = {
@@ -162,11 +163,11 @@ def _results(result: CVResult) -> list[str]:
             "method": "method",
             "evidence": "evidence",
         }
-        columns = {k: v for k, v in columns.items() if k in result.mcnemar.columns}
+        columns = {k: v for k, v in columns.items() if k in comparisons.columns}
         parts += [
             "<p>Paired test of the reference model against each other model, and of each deep model against its "
             "linear reference, on the same samples (out of fold).</p>",
-            table(result.mcnemar[list(columns)].rename(columns=columns)),
+            table(comparisons[list(columns)].rename(columns=columns)),
         ]
     models = list(dict.fromkeys(result.predictions["model"]))
     parts.append("<h2>ROC curves</h2>")

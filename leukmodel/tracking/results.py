@@ -40,7 +40,7 @@ def log_cv_result(
         for suffix, value in (("", row.value), ("ci_low", row.ci_low), ("ci_high", row.ci_high)):
             if pd.notna(value):
                 metrics.append(Metric(metric_key(row.model, row.metric, suffix), float(value), _now(), 0))
-    for row in result.mcnemar.itertuples(index=False):
+    for row in result.comparisons().itertuples(index=False):
         marked = "not_evidence" if getattr(row, "evidence", EVIDENCE) == NOT_EVIDENCE else ""
         name = metric_key("mcnemar_p", f"{row.reference}_vs_{row.model}", marked)
         metrics.append(Metric(name, float(row.p_value), _now(), 0))
@@ -50,8 +50,8 @@ def log_cv_result(
         client.set_tag(run_id, tag("not_evidence_reason"), LABEL_MATCHED_REASON)
     client.log_artifacts(run_id, str(cv_dir), layout.CV_DIR)
     client.log_table(run_id, result.predictions, "tables/oof_predictions.json")
-    if not result.mcnemar.empty:
-        client.log_table(run_id, result.mcnemar, "tables/mcnemar.json")
+    if not result.comparisons().empty:
+        client.log_table(run_id, result.comparisons(), "tables/mcnemar.json")
     for name, figure in figures.items():
         client.log_figure(run_id, figure, f"{layout.FIGURES_DIR}/{name}.png")
     _log_fold_metrics(client, run_id, result)

@@ -5,9 +5,9 @@ Output folder written by :meth:`CVResult.save`::
     predictions.csv   out-of-fold predictions: sample_id, patient_id, fold, model, y_true, y_pred, prob_<class>...
     metrics.csv       model, scope (oof | fold), fold, metric, value, ci_low, ci_high (out of fold only), n
     confusion.csv     model, scope, fold, true, predicted, count
-    mcnemar.csv       reference vs each other model, and each deep model vs its linear reference, on the same
-                      samples (2x2 counts, statistic, p_value, method, evidence: "not evidence" under label-matched
-                      pairing for models that read expression)
+    mcnemar.csv       reference vs each other model on the same samples (2x2 counts, statistic, p_value, method,
+                      evidence: "not evidence" under label-matched pairing for models that read expression)
+    mcnemar_linear.csv  each other deep model vs its linear reference, in the same layout
     trials.csv        one row per (model, fold): seed, best_epoch, epochs, seconds, inference s/slide, log choice
     history.csv       model, fold, epoch, train_loss, val_loss, val_auc, val_accuracy
     folds.csv         fold, role (train | val | test), sample_id, patient_id, label
@@ -89,8 +89,8 @@ class CVResult:
         predictions: out-of-fold predictions of every model.
         metrics: long table ``model, scope, fold, metric, value, ci_low, ci_high, n`` (scope ``oof`` or ``fold``).
         confusion: long table ``model, scope, fold, true, predicted, count``.
-        mcnemar: ``cv.reference`` against each other model and each deep model against its linear reference (see
-            :func:`~leukmodel.evaluation.mcnemar_table`), with an ``evidence`` column.
+        mcnemar: ``cv.reference`` against each other model (see :func:`~leukmodel.evaluation.mcnemar_table`), with
+            an ``evidence`` column.
         trials: one row per (model, fold).
         history: per-epoch records of every trial.
         folds: the split (every sample's role in every fold).
@@ -109,6 +109,13 @@ class CVResult:
     folds: pd.DataFrame
     run: dict[str, Any]
     bundles: list[ModelBundle] = field(default_factory=list, repr=False)
+    linear_mcnemar: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Each deep model other than the reference against its linear reference (same layout as ``mcnemar``)."""
+
+    def comparisons(self) -> pd.DataFrame:
+        """Every McNemar test: ``mcnemar`` then ``linear_mcnemar``."""
+        frames = [f for f in (self.mcnemar, self.linear_mcnemar) if not f.empty]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     def summary(self) -> pd.DataFrame:
         """Out-of-fold accuracy, macro F1 and macro AUC with 95% CIs, and inference time, one row per model."""
@@ -135,12 +142,13 @@ class CVResult:
 
     def linear_verdicts(self) -> list[str]:
         """One sentence per deep model run beside its linear reference: does it beat it (McNemar, intervals)?"""
-        if self.mcnemar.empty:
+        comparisons = self.comparisons()
+        if comparisons.empty:
             return []
         oof = self.metrics[(self.metrics["scope"] == "oof") & (self.metrics["metric"] == "accuracy")]
         accuracy = {r.model: format_interval(r.value, r.ci_low, r.ci_high) for r in oof.itertuples()}
         sentences = []
-        for row in self.mcnemar.itertuples(index=False):
+        for row in comparisons.itertuples(index=False):
             if row.model not in LINEAR_REFERENCES.get(row.reference, ()):
                 continue
             significant = row.p_value < 0.05
@@ -205,10 +213,11 @@ class CVResult:
             *self.notes(),
             "### Out-of-fold metrics\n\n" + markdown_table(self.summary()),
         ]
-        if not self.mcnemar.empty:
+        comparisons = self.comparisons()
+        if not comparisons.empty:
             columns = ["reference", "model", "n", "reference_accuracy", "model_accuracy", "a_only", "b_only"]
-            extra = [c for c in ("p_value", "method", "evidence") if c in self.mcnemar.columns]
-            table = self.mcnemar[[*columns, *extra]].rename(
+            extra = [c for c in ("p_value", "method", "evidence") if c in comparisons.columns]
+            table = comparisons[[*columns, *extra]].rename(
                 columns={"a_only": "reference right, model wrong", "b_only": "model right, reference wrong"}
             )
             parts.append("### McNemar\n\n" + markdown_table(table))
@@ -230,6 +239,7 @@ class CVResult:
             "metrics": self.metrics,
             "confusion": self.confusion,
             "mcnemar": self.mcnemar,
+            "mcnemar_linear": self.linear_mcnemar,
             "trials": self.trials,
             "history": self.history,
             "folds": self.folds,
@@ -290,17 +300,19 @@ def summarize(trials: Sequence[TrialResult], cohort: Cohort, config: Config) -> 
                 for t in classes
                 for p in classes
             ]
-    pairs = [(deep, linear) for deep in plan.models for linear in LINEAR_REFERENCES.get(deep, ())]
-    mcnemar = mcnemar_table(predictions, plan.reference, pairs)
+    pairs = [(deep, ref) for deep in plan.models if deep != plan.reference for ref in LINEAR_REFERENCES.get(deep, ())]
     not_evidence = matched_models(cohort.pairing, plan.models, USES_EXPRESSION)
-    if not mcnemar.empty:
-        mcnemar["evidence"] = evidence_column(mcnemar, not_evidence, ("reference", "model"))
+    mcnemar, linear = mcnemar_table(predictions, plan.reference), mcnemar_table(predictions, None, pairs)
+    for table in (mcnemar, linear):
+        if not table.empty:
+            table["evidence"] = evidence_column(table, not_evidence, ("reference", "model"))
     return CVResult(
         classes=tuple(classes),
         predictions=predictions,
         metrics=_with_int_fold(pd.DataFrame(metric_rows)),
         confusion=_with_int_fold(pd.DataFrame(confusion_rows)),
         mcnemar=mcnemar,
+        linear_mcnemar=linear,
         trials=pd.DataFrame([_trial_row(t) for t in trials]),
         history=pd.DataFrame(
             [{"model": t.model_name, "fold": t.fold, **record} for t in trials for record in t.history]
