@@ -15,6 +15,7 @@ from leukmodel.data.cohort import Cohort
 from leukmodel.data.synthetic.microarray import sparse_signal_expression
 from leukmodel.evaluation.evidence import NOT_EVIDENCE
 from leukmodel.genomics.transform import GenomicTransform
+from leukmodel.report import build_report
 from leukmodel.training import make_folds, run_cross_validation, run_trial
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -87,6 +88,9 @@ def test_label_matched_results_are_marked_not_evidence(tmp_path):
     text = (tmp_path / "summary.md").read_text()
     assert "**Not evidence**: fusion, linear_genomic" in text and "drawn from its own class" in text
     assert set(pd.read_csv(tmp_path / "mcnemar.csv")["evidence"]) == {NOT_EVIDENCE}
+    html = build_report(tmp_path, None, tmp_path / "report.html").read_text()
+    assert "Not evidence: fusion, linear_genomic and every comparison involving them" in html
+    assert html.count(f"<td>{NOT_EVIDENCE}</td>") >= 3  # the metrics table and the McNemar rows
 
 
 def test_expression_only_config_of_three_lines_runs_cv(tmp_path, cumida_sample, monkeypatch):
