@@ -32,7 +32,14 @@ def register(bundles: dict[str, ModelBundle], config: Config, cv: CVRun, backbon
         info = log_model(bundles, config, name=MODEL, backbone_info=backbone)
     tags = {k: v for k, v in run.data.tags.items() if k.startswith("leukmodel.")}
     registration = register_model(
-        client, info.model_uri, registered_model_name(config), config.tracking.alias, score, tags, cv.run_id
+        client,
+        info.model_uri,
+        registered_model_name(config),
+        config.tracking.alias,
+        score,
+        tags,
+        cv.run_id,
+        allow_label_matched=config.tracking.allow_label_matched_champion,
     )
     logger.info("registered %s version %s: %s", registration.name, registration.version, registration.reason)
     return registration

@@ -285,11 +285,6 @@ def test_cv_models_and_reference_are_checked_with_the_config(section, problem):
         config_from_dict({"data": {"images": {"root": "x"}}, **section})
 
 
-def test_the_reference_defaults_to_a_model_that_runs():
-    config = config_from_dict({"data": {"images": {"root": "x"}}, "cv": {"models": ["image", "genomic"]}})
-    assert config.cv.reference == "image"
-
-
 @pytest.mark.parametrize("field", ["output_dir", "features.cache_dir"])
 def test_output_and_cache_folders_that_are_files_fail_when_the_config_is_read(tmp_path, field):
     (tmp_path / "taken").write_text("a file of the user's")

@@ -4,6 +4,7 @@ the ``leukmodel explain`` / ``leukmodel report`` commands against an MLflow run 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -63,7 +64,7 @@ def test_report_is_self_contained_and_renders_in_chromium(run: ExplainedRun, tmp
         assert f"Sample {explanation.sample_id}: true {explanation.label}" in text
 
     n_images, broken, errors = render(out, tmp_path / "report.png")
-    n_models = len(run.config.cv.models)
+    n_models = len(json.loads((run.cv_dir / "run.json").read_text())["models"])
     assert n_images == 2 * n_models + 1 + FIGURES_PER_SAMPLE * len(run.explanations)
     assert broken == []
     assert errors == []
@@ -77,7 +78,7 @@ def test_report_is_self_contained_and_renders_in_chromium(run: ExplainedRun, tmp
 def test_report_without_explanations_says_so(run: ExplainedRun, tmp_path: Path) -> None:
     text = build_report(run.cv_dir, None, tmp_path / "report.html").read_text()
     assert "No explanations were computed for this run." in text
-    assert text.count("<img") == 2 * len(run.config.cv.models)
+    assert text.count("<img") == 2 * len(json.loads((run.cv_dir / "run.json").read_text())["models"])
 
 
 def test_provenance_flags_in_plain_words() -> None:

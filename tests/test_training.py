@@ -121,9 +121,14 @@ def test_nothing_is_fitted_on_the_test_fold():
                     getattr(clean.genomic_transform, name), getattr(dirty.genomic_transform, name)
                 )
             assert clean.genomic_transform.log_applied_ == dirty.genomic_transform.log_applied_
+            train_rows = COHORT.expression.loc[[f"x-{sid}" for sid in fold.train]]
+            projected = dirty.genomic_transform.transform(train_rows)  # the components' standardisation: train only
+            np.testing.assert_allclose(dirty.state_dict["genomic_norm.mean"].numpy(), projected.mean(0), atol=1e-4)
         if model != "genomic":
             train_tiles = np.concatenate([BAGS[sid].features for sid in fold.train])
-            np.testing.assert_allclose(dirty.state_dict["tile_norm.mean"].numpy(), train_tiles.mean(0), rtol=1e-5)
+            np.testing.assert_allclose(
+                dirty.state_dict["tile_norm.mean"].numpy(), train_tiles.mean(0), rtol=1e-5, atol=1e-6
+            )
         assert clean.history == dirty.history
         assert clean.best_epoch == dirty.best_epoch
         for key, value in clean.state_dict.items():
@@ -159,11 +164,19 @@ def test_cross_validation_writes_its_output_folder(tmp_path):
     cfg = config(training={"max_epochs": 2})
     result = run_cross_validation(COHORT, BAGS, cfg, out_dir=tmp_path)
     n = len(COHORT)
-    assert len(result.predictions) == 3 * n
+    assert len(result.predictions) == 5 * n  # by default every model the modalities allow, linear references too
     assert result.predictions.groupby("model")["sample_id"].nunique().eq(n).all()
-    assert set(result.mcnemar["model"]) == {"image", "genomic"}
+    pairs = set(zip(result.mcnemar["reference"], result.mcnemar["model"], strict=True))
+    assert pairs == {
+        ("fusion", "image"),
+        ("fusion", "genomic"),
+        ("fusion", "linear_image"),
+        ("fusion", "linear_genomic"),
+    }
+    linear = set(zip(result.linear_mcnemar["reference"], result.linear_mcnemar["model"], strict=True))
+    assert linear == {("image", "linear_image"), ("genomic", "linear_genomic")}
     assert set(result.metrics["scope"]) == {"oof", "fold"}
-    assert len(result.trials) == 9 and len(result.bundles) == 9
+    assert len(result.trials) == 15 and len(result.bundles) == 15
     for name in ("predictions", "metrics", "confusion", "mcnemar", "trials", "history", "folds"):
         assert not pd.read_csv(tmp_path / f"{name}.csv").empty, name
     run = json.loads((tmp_path / "run.json").read_text())
@@ -210,8 +223,8 @@ def test_train_final_bundle_round_trip(tmp_path):
 def test_model_needing_a_missing_modality_is_a_named_error():
     image_only = Cohort("toy", COHORT.samples, CLASSES, pairing="image_only")
     with pytest.raises(ConfigError) as err:
-        run_cross_validation(image_only, BAGS, config())
-    assert err.value.field == "cv.models"
+        run_cross_validation(image_only, BAGS, config(cv={"models": ["image", "fusion"]}))
+    assert err.value.field == "cv.models" and "image, linear_image" in str(err.value)
 
 
 def test_missing_bag_is_a_named_error():

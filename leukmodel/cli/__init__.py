@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "predict": "leukmodel.cli.predict:predict",
     "explain": "leukmodel.cli.explain:explain",
     "report": "leukmodel.cli.explain:report",
+    "evaluate": "leukmodel.cli.evaluate:evaluate",
 }
 
 

@@ -28,7 +28,7 @@ def cv(config_path: Path, out: Path | None, progress: bool) -> None:
     from leukmodel.features import featurize, load_bags
     from leukmodel.training import run_cross_validation
     from leukmodel.training.cv import check_output_dir
-    from leukmodel.training.trainer import USES_IMAGES
+    from leukmodel.training.plan import USES_IMAGES, resolve_models
 
     if progress:
         logging.basicConfig(format="%(message)s")
@@ -37,6 +37,7 @@ def cv(config_path: Path, out: Path | None, progress: bool) -> None:
     out = out or config.output_dir / "cv"
     check_output_dir(out)  # before the features are computed, not after the training
     cohort = build_cohort(config)
+    config = resolve_models(config, cohort)
     bags = {}
     if any(USES_IMAGES[m] for m in config.cv.models):
         images = list(dict.fromkeys(path for sample in cohort.samples for path in sample.images))

@@ -9,6 +9,7 @@ rebuilt from the files and the local feature cache that config names.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Mapping
@@ -63,16 +64,17 @@ def explain(
     original images, SHAP of its genes. The files are logged under explanations/<sample>/ of the run.
     """
     from leukmodel.explain import explain_sample, load_explanation_backbone, out_of_fold, sample_folder
+    from leukmodel.training.plan import USES_IMAGES
 
     with tempfile.TemporaryDirectory(prefix="leukmodel-explain-") as staging:
         run = _Run.open(run_id, tracking_uri, config_path, Path(staging))
-        model = model or run.config.cv.reference
         cv_dir = run.download_cv(models=False)
+        model = model or _reference(cv_dir)
         where = out_of_fold(cv_dir, sample_id, model)
         run.download(f"cv/models/{where.bundle_path.name}")
         bundle = where.load_bundle()
-        cohort, bags = run.cohort(images=model != "genomic")
-        backbone = None if model == "genomic" else load_explanation_backbone(run.config, run.backbone_sha256)
+        cohort, bags = run.cohort(images=USES_IMAGES[model])
+        backbone = load_explanation_backbone(run.config, run.backbone_sha256) if USES_IMAGES[model] else None
         out = out or Path(f"explanations-{run_id}") / sample_folder(sample_id)
         explanation = explain_sample(sample_id, cohort, bags, run.config, bundle, out, backbone=backbone)
     run.client.log_artifacts(run_id, str(out), f"explanations/{sample_folder(sample_id)}")
@@ -100,6 +102,7 @@ def report(run_id: str, out: Path | None, tracking_uri: str | None, config_path:
     """
     from leukmodel.explain import explain_cv
     from leukmodel.report import build_report
+    from leukmodel.training.plan import USES_IMAGES
 
     out = out or Path(f"report-{run_id}.html")
     with tempfile.TemporaryDirectory(prefix="leukmodel-report-") as staging:
@@ -107,7 +110,7 @@ def report(run_id: str, out: Path | None, tracking_uri: str | None, config_path:
         cv_dir = run.download_cv(models=True)
         explanations = run.download_explanations()
         if explanations is None:
-            cohort, bags = run.cohort(images=run.config.cv.reference != "genomic")
+            cohort, bags = run.cohort(images=USES_IMAGES[_reference(cv_dir)])
             explanations = run.staging / "explanations"
             explain_cv(cv_dir, cohort, bags, run.config, explanations, backbone_sha256=run.backbone_sha256)
             run.client.log_artifacts(run_id, str(explanations), "explanations")
@@ -222,3 +225,8 @@ def _tracking_uri(option: str | None, config_path: Path | None) -> str:
         field="--tracking-uri",
         expected="--tracking-uri URI, the MLFLOW_TRACKING_URI variable, or --config CONFIG of the run",
     )
+
+
+def _reference(cv_dir: Path) -> str:
+    """The McNemar reference the cross-validation in ``cv_dir`` resolved (its ``run.json``)."""
+    return json.loads((cv_dir / "run.json").read_text())["config"]["cv"]["reference"]

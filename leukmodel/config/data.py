@@ -90,9 +90,14 @@ class PairingConfig(Section):
 
 
 class DataConfig(Section):
-    """The cohort: one or both modalities, how they pair, and the study's class order."""
+    """The cohort: one or both modalities, how they pair, and the study's class order.
 
-    images: ImageSource | None = None
+    ``images`` is one image source or a list of them (e.g. the C-NMC training folds and the preliminary-test folder
+    with its labels CSV), each with its own format, root, labels CSV and class map; sample ids must be unique
+    across sources.
+    """
+
+    images: ImageSource | list[ImageSource] | None = None
     expression: ExpressionSource | None = None
     pairing: PairingConfig = Field(default_factory=PairingConfig)
     classes: list[str] | None = Field(None, min_length=1)
@@ -101,9 +106,16 @@ class DataConfig(Section):
     def _some_modality(self) -> DataConfig:
         if self.classes is not None and len(set(self.classes)) < len(self.classes):
             raise ValueError(f"data.classes names a class twice: {self.classes}")
-        if self.images is None and self.expression is None:
+        if not self.image_sources and self.expression is None:
             raise ValueError("give at least one of 'images' and 'expression'")
-        both = self.images is not None and self.expression is not None
+        both = bool(self.image_sources) and self.expression is not None
         if both and self.pairing.mode == "paired" and self.pairing.manifest is None:
             raise ValueError("pairing mode 'paired' needs 'pairing.manifest' (patient_id, expression_sample)")
         return self
+
+    @property
+    def image_sources(self) -> list[ImageSource]:
+        """``images`` as a list (empty without images)."""
+        if self.images is None:
+            return []
+        return list(self.images) if isinstance(self.images, list) else [self.images]

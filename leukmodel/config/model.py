@@ -8,7 +8,7 @@ from pydantic import Field, model_validator
 
 from leukmodel.config.base import Section
 
-ModelName = Literal["fusion", "image", "genomic"]
+ModelName = Literal["fusion", "image", "genomic", "linear_image", "linear_genomic"]
 
 
 class GenomicConfig(Section):
@@ -26,6 +26,11 @@ class ModelConfig(Section):
     initialised ResNet-50 (the offline default) gives features with means near 100 and spreads near 2, on which
     the attention and the classifier barely train; ``false`` feeds features as they are (as CLAM does with
     ImageNet features).
+    ``standardize_genomic``: the genomic transform's components are standardised with the statistics of the fold's
+    training samples (frozen in the model) before the genomic encoder of the genomic-only and the fusion model sees
+    them. Principal components' spreads differ by orders of magnitude, and the small MLP otherwise fits the
+    leading ones, mostly shared noise on p >> n expression (docs/linear-references.md).
+    ``linear_c``: the inverse L2 strength of the linear references' logistic regression (scikit-learn's ``C``).
     """
 
     genomic_hidden: list[int] = Field(default_factory=lambda: [500, 256])
@@ -36,6 +41,8 @@ class ModelConfig(Section):
     mil_attention_dim: int = 256
     mil_hidden: int = 512
     standardize_tiles: bool = True
+    standardize_genomic: bool = True
+    linear_c: float = Field(1.0, gt=0.0)
 
 
 class TrainingConfig(Section):
@@ -43,7 +50,10 @@ class TrainingConfig(Section):
 
     Early stopping watches the validation macro AUC: an epoch within ``auc_tolerance`` of the best AUC that lowers
     the validation loss by more than ``loss_min_delta`` counts as better (a dozen validation samples cannot
-    resolve smaller AUC differences; see :class:`~leukmodel.training.EarlyStopping`).
+    resolve smaller AUC differences; see :class:`~leukmodel.training.EarlyStopping`). ``refit``: after early
+    stopping has chosen the number of epochs, a fresh model is trained for that many epochs on the training and
+    validation samples together, so no sample of the fold's training part is left unused (it costs that many
+    more epochs). Off by default: on p >> n expression it did not help (docs/linear-references.md).
     ``finetune_layer4`` trains the backbone's layer4 end to end from cached layer3 maps (needs
     ``features.store_layer3``) instead of training on cached pooled features. ``device``: ``auto`` takes
     CUDA when available. ``num_threads``: torch's CPU threads while a model trains (restored afterwards); one bag
@@ -61,6 +71,7 @@ class TrainingConfig(Section):
     max_tiles_per_bag: int = Field(64, ge=1)
     kl_lambda: float = Field(0.01, ge=0.0)
     finetune_layer4: bool = False
+    refit: bool = False
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     num_threads: int | None = Field(1, ge=1)
 
@@ -68,27 +79,30 @@ class TrainingConfig(Section):
 class CVConfig(Section):
     """Stratified, patient-grouped cross-validation and its statistics.
 
-    ``bootstrap`` resamples give the 95% intervals of every metric; McNemar's test compares ``reference``
-    with each other model. ``reference`` must be one of ``models``; left out, it is ``fusion``, or the first of
-    ``models`` when fusion is not among them. ``save_models`` writes each (model, fold) bundle into the output folder.
+    ``models``: ``None`` (the default) runs every model the cohort's modalities allow (the deep models ``fusion``,
+    ``image``, ``genomic`` and the linear references ``linear_image``, ``linear_genomic``); the summary names
+    those left out and why. A list runs exactly those models, and one the cohort cannot serve is an error.
+    ``bootstrap`` resamples give the 95% intervals of every metric; McNemar's test compares ``reference`` (``None``:
+    the best model run, fusion where present) with each other model, and each deep model with its linear
+    reference. ``save_models`` writes each (model, fold) bundle into the output folder.
     """
 
     n_folds: int = Field(5, ge=2)
     val_fraction: float = Field(0.2, gt=0.0, lt=0.5)
-    models: list[ModelName] = Field(default_factory=lambda: ["fusion", "image", "genomic"], min_length=1)
+    models: list[ModelName] | None = Field(None, min_length=1)
     bootstrap: int = Field(1000, ge=0)
-    reference: ModelName = "fusion"
+    reference: ModelName | None = None
     save_models: bool = True
 
     @model_validator(mode="after")
     def _reference_among_models(self) -> CVConfig:
+        if self.models is None:
+            return self
         if len(set(self.models)) < len(self.models):
             raise ValueError(f"cv.models names a model twice: {self.models}")
-        if self.reference not in self.models:
-            if "reference" in self.model_fields_set:
-                raise ValueError(
-                    f"cv.reference '{self.reference}' is not among cv.models {self.models}: McNemar's tests compare "
-                    "the reference with each other model, so it must be run too"
-                )
-            self.reference = self.models[0]
+        if self.reference is not None and self.reference not in self.models:
+            raise ValueError(
+                f"cv.reference '{self.reference}' is not among cv.models {self.models}: McNemar's tests compare "
+                "the reference with each other model, so it must be run too"
+            )
         return self

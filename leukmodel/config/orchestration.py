@@ -8,12 +8,17 @@ from leukmodel.config.base import ResolvedPath, Section
 
 
 class TrackingConfig(Section):
-    """MLflow. Empty values fall back to ``MLFLOW_TRACKING_URI`` and then to a SQLite file in the output folder."""
+    """MLflow. Empty values fall back to ``MLFLOW_TRACKING_URI`` and then to a SQLite file in the output folder.
+
+    ``allow_label_matched_champion``: a model from a label-matched run (whose fusion results are not evidence) may
+    take the ``alias``; off by default, and recorded on every registered version either way.
+    """
 
     mlflow_uri: str | None = None
     experiment: str | None = None
     registered_model: str | None = None
     alias: str = "champion"
+    allow_label_matched_champion: bool = False
 
 
 class RayConfig(Section):

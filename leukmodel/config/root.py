@@ -87,14 +87,14 @@ def _check_folders(config: Config, source: str) -> None:
                     what = "is a file" if path == folder else f"cannot be made: {path} is a file"
                     raise ConfigError(f"{folder} {what}", file=source, field=field, expected="a folder (or none yet)")
                 break
-        images = config.data.images.root.resolve() if config.data.images is not None else None
-        if folder is not None and images is not None and folder.resolve().is_relative_to(images):
-            raise ConfigError(
-                f"{folder} is inside the image folder {images}: what leukmodel writes there would be read as data",
-                file=source,
-                field=field,
-                expected="a folder outside data.images.root",
-            )
+        for images in (s.root.resolve() for s in config.data.image_sources):
+            if folder is not None and folder.resolve().is_relative_to(images):
+                raise ConfigError(
+                    f"{folder} is inside the image folder {images}: what leukmodel writes there would be read as data",
+                    file=source,
+                    field=field,
+                    expected="a folder outside data.images.root",
+                )
 
 
 def load_config(path: str | PathLike[str]) -> Config:
@@ -135,7 +135,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 def _config_error(exc: ValidationError, source: str) -> ConfigError:
     first = exc.errors()[0]
-    loc = tuple(str(part) for part in first["loc"])
+    if any(_union_member(part) for part in first["loc"]):  # the deepest error is in the member the input meant
+        first = max(exc.errors(), key=lambda error: len(error["loc"]))
+    loc = tuple(str(part) for part in first["loc"] if not _union_member(part))
     key = ".".join(loc)
     if first["type"] == "extra_forbidden":
         known = _known_keys(loc[:-1])
@@ -148,10 +150,18 @@ def _config_error(exc: ValidationError, source: str) -> ConfigError:
     return ConfigError(f"{first['msg']}{more}", file=source, field=key or None)
 
 
+def _union_member(part: object) -> bool:
+    """Pydantic names the member of a union (``ImageSource``, ``list[ImageSource]``) in an error's location; config
+    keys are lower case."""
+    return isinstance(part, str) and (part[:1].isupper() or "[" in part)
+
+
 def _known_keys(parent: tuple[str, ...]) -> list[str]:
     """The keys a section accepts, found by walking the model classes along ``parent``."""
     model: type[BaseModel] | None = Config
     for part in parent:
+        if part.isdigit():  # an item of a list section
+            continue
         if model is None or part not in model.model_fields:
             return []
         model = _section_type(model.model_fields[part].annotation)

@@ -67,11 +67,23 @@ def build_cohort(config: Config) -> Cohort:
     profiles: dict[str, Profile] = {}
     sources: list[Path] = []
     table: ExpressionTable | None = None
-    if data.images is not None:
-        bags = _image_bags(
-            data.images, ClassMapper(data.images.class_map, data.classes, "data.images.class_map"), excluded, ignored
-        )
-        sources.append(data.images.root)
+    source_of: dict[str, tuple[int, ImageSource]] = {}
+    for index, source in enumerate(data.image_sources):
+        where = "data.images" if not isinstance(data.images, list) else f"data.images[{index}]"
+        mapper = ClassMapper(source.class_map, data.classes, f"{where}.class_map")
+        for bag in _image_bags(source, mapper, excluded, ignored):
+            if bag.bag_id in source_of:
+                first, other = source_of[bag.bag_id]
+                raise CohortError(
+                    f"sample id '{bag.bag_id}' comes from two image sources: data.images[{first}] ({other.root}) "
+                    f"and data.images[{index}] ({source.root})",
+                    file=bag.images[0],
+                    field=where,
+                    expected="sample ids unique across image sources (a subject or image name in one source only)",
+                )
+            source_of[bag.bag_id] = (index, source)
+            bags.append(bag)
+        sources.append(source.root)
     if data.expression is not None:
         table = read_expression(data.expression)
         check_log_input(table, config.genomic.log_transform)
@@ -90,7 +102,7 @@ def build_cohort(config: Config) -> Cohort:
             raise CohortError(
                 f"the config names {modality} but they yield no sample"
                 + (f" ({len(excluded)} mapped to null by class_map)" if excluded else ""),
-                file=where.root if modality == "images" else where.files[0],
+                file=data.image_sources[0].root if modality == "images" else where.files[0],
                 field=f"data.{modality}",
                 expected=f"at least one {'image' if modality == 'images' else 'expression row'} of a class "
                 f"(or no data.{modality} section for a single-modality cohort)",
@@ -102,7 +114,7 @@ def build_cohort(config: Config) -> Cohort:
         else:
             samples, unpaired = pair_by_label(bags, profiles, data.pairing.seed)
         pairing = data.pairing.mode
-    elif data.images is not None:
+    elif data.image_sources:
         samples, pairing = image_only(bags), "image_only"
     else:
         samples, pairing = expression_only(profiles), "expression_only"
@@ -120,6 +132,8 @@ def build_cohort(config: Config) -> Cohort:
     if table is not None and pairing != "image_only":
         used = sorted({s.expression_id for s in samples if s.expression_id is not None})
         expression = table.values.loc[used]
+    source_by_image = {path: source_of[bag.bag_id][1] for bag in bags for path in bag.images}
+    image_sources = {s.sample_id: image_source(source_by_image[s.images[0]], s.images[0]) for s in samples if s.images}
     return Cohort(
         name=config.name,
         samples=samples,
@@ -132,7 +146,18 @@ def build_cohort(config: Config) -> Cohort:
         excluded=excluded,
         sources=sources,
         ignored=ignored,
+        image_sources=image_sources,
+        expression_sources={} if table is None else {e: Path(f).name for e, (f, _) in table.origin.items()},
     )
+
+
+def image_source(source: ImageSource, path: Path) -> str:
+    """The source an image counts as for the confound check: its C-NMC fold folder (``<root>/<fold>/<class>/``),
+    else the image root (one folder of classes, or a flat folder with a labels CSV)."""
+    parts = path.relative_to(source.root).parts[:-1]
+    if source.format == "cnmc" and len(parts) >= 2:
+        return f"{source.root.name}/{parts[0]}"
+    return source.root.name
 
 
 def _image_bags(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +62,8 @@ class Cohort:
         excluded: records left out because their class maps to nothing (``class_map: {x: null}``).
         sources: the files the cohort was read from (for provenance).
         ignored: files under the image root that are not part of the cohort, and why.
+        image_sources: sample id -> the image source its images came from (a C-NMC fold, else the image root).
+        expression_sources: expression id -> the file its profile came from.
     """
 
     name: str
@@ -74,6 +77,8 @@ class Cohort:
     excluded: list[str] = field(default_factory=list)
     sources: list[Path] = field(default_factory=list)
     ignored: list[Ignored] = field(default_factory=list)
+    image_sources: dict[str, str] = field(default_factory=dict)
+    expression_sources: dict[str, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -125,18 +130,7 @@ class Cohort:
     def subset(self, sample_ids: list[str]) -> Cohort:
         """A cohort of the given samples (same classes, expression and provenance)."""
         by_id = {s.sample_id: s for s in self.samples}
-        return Cohort(
-            name=self.name,
-            samples=[by_id[i] for i in sample_ids],
-            classes=self.classes,
-            expression=self.expression,
-            pairing=self.pairing,
-            synthetic=self.synthetic,
-            gene_symbols=self.gene_symbols,
-            unpaired=self.unpaired,
-            excluded=self.excluded,
-            sources=self.sources,
-        )
+        return dataclasses.replace(self, samples=[by_id[i] for i in sample_ids])
 
     def pairing_table(self) -> pd.DataFrame:
         """Which images and which expression profile make each sample (logged with every run)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import io
 import re
 from pathlib import Path
 
@@ -15,6 +17,8 @@ from leukmodel.errors import CohortError, ExpressionError
 from leukmodel.genomics.transform import looks_linear_scale
 
 CUMIDA_ID, CUMIDA_TYPE = "samples", "type"
+ANNOTATION_PREAMBLE = ("!", "^", "#")
+"""Lines of GEO's SOFT / .annot files around the platform table."""
 
 
 def read_expression(source: ExpressionSource) -> ExpressionTable:
@@ -204,17 +208,47 @@ def _combine(parts: list[ExpressionTable]) -> ExpressionTable:
 
 
 def read_annotation(source: ExpressionSource) -> dict[str, str]:
-    """Probe id -> gene symbol from a platform table (e.g. GEO's GPL570); the first of ``A /// B`` is kept."""
+    """Probe id -> gene symbol from a platform table; the first of ``A /// B`` is kept.
+
+    Reads a plain CSV/TSV table (e.g. GEO's GPL570 table) and GEO's platform annotation files (``GPL96.annot``,
+    also gzipped): lines starting with ``!``, ``^`` or ``#`` before (and after) the table are skipped. Column names
+    are matched case-insensitively when no column has the exact name (``Gene symbol`` in ``.annot`` files,
+    ``Gene Symbol`` in full platform tables).
+    """
     path = source.annotation
-    frame = _read_table(path, dtype=str, keep_default_na=False, comment="#")
-    for column in (source.annotation_probe_column, source.annotation_symbol_column):
-        if column not in frame.columns:
-            raise ExpressionError(
-                f"column '{column}' is missing",
-                file=path,
-                field=column,
-                expected="annotation_probe_column and annotation_symbol_column to name its columns",
-            )
-    symbols = frame[source.annotation_symbol_column].str.split("///").str[0].str.strip()
-    probes = frame[source.annotation_probe_column].str.strip()
+    frame = _read_annotation_table(path)
+    columns = [
+        _annotation_column(frame, c, path) for c in (source.annotation_probe_column, source.annotation_symbol_column)
+    ]
+    symbols = frame[columns[1]].str.split("///").str[0].str.strip()
+    probes = frame[columns[0]].str.strip()
     return {p: s for p, s in zip(probes, symbols, strict=True) if s}
+
+
+def _read_annotation_table(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise ExpressionError("annotation file not found", file=path)
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
+        lines = [line for line in handle if line.strip() and not line.startswith(ANNOTATION_PREAMBLE)]
+    if not lines:
+        raise ExpressionError("no table found", file=path, expected="a header row of columns, then one row per probe")
+    sep = "\t" if "\t" in lines[0] else ","
+    try:
+        return pd.read_csv(io.StringIO("".join(lines)), sep=sep, dtype=str, keep_default_na=False)
+    except pd.errors.ParserError as exc:
+        raise ExpressionError(f"cannot parse the table: {exc}", file=path, expected="a CSV or TSV table") from None
+
+
+def _annotation_column(frame: pd.DataFrame, name: str, path: Path) -> str:
+    if name in frame.columns:
+        return name
+    folded = [c for c in frame.columns if str(c).strip().lower() == name.lower()]
+    if len(folded) == 1:
+        return folded[0]
+    raise ExpressionError(
+        f"column '{name}' is missing (columns: {', '.join(map(str, frame.columns[:12]))})",
+        file=path,
+        field=name,
+        expected="annotation_probe_column and annotation_symbol_column to name its columns",
+    )

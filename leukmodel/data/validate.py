@@ -10,6 +10,7 @@ from tqdm.auto import tqdm
 
 from leukmodel.config import TilesConfig
 from leukmodel.data.cohort import Cohort
+from leukmodel.data.confounds import confound_warnings
 from leukmodel.data.groups import split_groups
 from leukmodel.data.images import read_rgb
 from leukmodel.errors import CohortError, ImageError
@@ -93,6 +94,7 @@ class CohortSummary:
     excluded: int
     left_out: tuple[str, ...] = ()
     ignored: tuple[str, ...] = ()
+    confounds: tuple[str, ...] = ()
 
     @property
     def n_patients(self) -> int:
@@ -131,6 +133,7 @@ class CohortSummary:
         if self.ignored:
             lines.append(f"ignored under the image folder: {len(self.ignored)}")
             lines += _listed(self.ignored)
+        lines += [f"WARNING, class confounded with source: {w}" for w in self.confounds]
         return "\n".join(lines)
 
 
@@ -159,4 +162,5 @@ def summarize(cohort: Cohort) -> CohortSummary:
         excluded=len(cohort.excluded),
         left_out=tuple(f"{u.modality} only: '{u.record_id}' ({u.reason})" for u in cohort.unpaired),
         ignored=tuple(f"{i.path}: {i.reason}" for i in cohort.ignored),
+        confounds=tuple(confound_warnings(cohort)),
     )

@@ -21,6 +21,7 @@ from leukmodel.tracking.results import log_cv_result
 from leukmodel.tracking.runs import provenance_tags, start_or_resume_cv_run
 from leukmodel.tracking.setup import tracking_uri
 from leukmodel.training import CVResult, ModelBundle, run_cross_validation, train_final
+from leukmodel.training.plan import LINEAR_REFERENCES, resolve_models
 from leukmodel.training.trainer import FeatureBag
 
 logger = logging.getLogger(__name__)
@@ -96,11 +97,13 @@ def cv_figures(result: CVResult) -> dict[str, Figure]:
 
 
 def train_final_models(cohort: Cohort, config: Config, run: CVRun) -> dict[str, ModelBundle]:
-    """Each cross-validated model trained on the whole cohort, saved and logged under ``final/`` of the run."""
+    """Each cross-validated deep model trained on the whole cohort, saved and logged under ``final/`` of the run
+    (the linear references are cross-validated only: they are not served)."""
     cohort, bags = usable_samples(cohort, config)
     client = MlflowClient(run.tracking_uri)
     bundles = {}
-    for model in config.cv.models:
+    config = resolve_models(config, cohort)
+    for model in [m for m in config.cv.models if m in LINEAR_REFERENCES]:
         bundle = train_final(model, cohort, bags, config)
         path = bundle.save(run.folder / FINAL_DIR / f"{model}.pt")
         client.log_artifact(run.run_id, str(path), FINAL_DIR)

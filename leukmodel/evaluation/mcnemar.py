@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -60,31 +61,41 @@ def mcnemar_test(correct_a: np.ndarray, correct_b: np.ndarray, exact_below: int 
     )
 
 
-def mcnemar_table(predictions: pd.DataFrame, reference: str = "fusion") -> pd.DataFrame:
-    """McNemar's test of ``reference`` against each other model, on the samples both predicted.
+def mcnemar_table(
+    predictions: pd.DataFrame, reference: str | None = "fusion", pairs: Sequence[tuple[str, str]] = ()
+) -> pd.DataFrame:
+    """McNemar's test of ``reference`` against each other model, and of each of ``pairs``, on the samples both
+    predicted.
 
     Args:
         predictions: out-of-fold predictions with columns ``model``, ``sample_id``, ``y_true``, ``y_pred``.
-        reference: the model compared against all others.
+        reference: the model compared against all others (``None``: only ``pairs``).
+        pairs: more ``(reference, model)`` comparisons (e.g. each deep model against its linear reference); pairs
+            with a model that did not run, or already compared, are skipped.
 
     Returns:
-        One row per other model: ``reference, model, n, reference_accuracy, model_accuracy`` and the fields of
+        One row per comparison: ``reference, model, n, reference_accuracy, model_accuracy`` and the fields of
         :class:`McNemarResult` (``a_only`` = reference right and model wrong).
     """
     correct = predictions.assign(correct=predictions["y_true"] == predictions["y_pred"])
     wide = correct.pivot(index="sample_id", columns="model", values="correct")
-    if reference not in wide.columns:
-        return pd.DataFrame()
+    run = list(predictions["model"].unique())
+    compared = (
+        [(reference, m) for m in run if m != reference] if reference is not None and reference in wide.columns else []
+    )
+    for a, b in pairs:
+        if a in wide.columns and b in wide.columns and {a, b} not in [set(p) for p in compared]:
+            compared.append((a, b))
     rows = []
-    for model in [m for m in predictions["model"].unique() if m != reference]:
-        pair = wide[[reference, model]].dropna().astype(bool)
-        result = mcnemar_test(pair[reference].to_numpy(), pair[model].to_numpy())
+    for a, b in compared:
+        pair = wide[[a, b]].dropna().astype(bool)
+        result = mcnemar_test(pair[a].to_numpy(), pair[b].to_numpy())
         rows.append(
             {
-                "reference": reference,
-                "model": model,
-                "reference_accuracy": float(pair[reference].mean()),
-                "model_accuracy": float(pair[model].mean()),
+                "reference": a,
+                "model": b,
+                "reference_accuracy": float(pair[a].mean()),
+                "model_accuracy": float(pair[b].mean()),
                 **asdict(result),
             }
         )

@@ -27,6 +27,7 @@ from leukmodel.explain.sample import SampleExplanation, explain_sample, load_exp
 from leukmodel.features.bags import Bag
 from leukmodel.owned import owned_folder
 from leukmodel.training.bundle import ModelBundle
+from leukmodel.training.plan import USES_IMAGES, resolve_models
 
 INDEX = "index.json"
 CLASS_GENES = "top_genes_per_class.csv"
@@ -93,12 +94,12 @@ def explain_cv(
     """
     cv_dir, out = Path(cv_dir), Path(out_dir)
     owned = owned_folder(out, "the explanations")
-    model = model or config.cv.reference
+    model = model or resolve_models(config, cohort).cv.reference
     per_class = config.explain.samples_per_class if per_class is None else per_class
     predictions = read_table(cv_dir, PREDICTIONS)
-    eligible = set(bags) if model != "genomic" else None
+    eligible = set(bags) if USES_IMAGES[model] else None
     picks = pick_samples(predictions, model, cohort.classes, per_class, eligible)
-    backbone = load_explanation_backbone(config, backbone_sha256) if model != "genomic" else None
+    backbone = load_explanation_backbone(config, backbone_sha256) if USES_IMAGES[model] else None
     bundles: dict[int, ModelBundle] = {}
     explanations, index = [], []
     for sample_id, reason in picks:

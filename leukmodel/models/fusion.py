@@ -12,7 +12,7 @@ from leukmodel.models.mil import ClassifierHead, GatedAttentionPool
 from leukmodel.models.output import ModelOutput
 from leukmodel.models.tile_norm import FeatureStandardizer
 
-MODEL_NAMES: tuple[ModelName, ...] = ("fusion", "image", "genomic")
+MODEL_NAMES: tuple[ModelName, ...] = ("fusion", "image", "genomic", "linear_image", "linear_genomic")
 
 
 class BagClassifier(nn.Module):
@@ -21,7 +21,8 @@ class BagClassifier(nn.Module):
     ``features`` are the bag's tile features (or its layer3 maps when a ``tile_encoder`` fine-tunes layer4),
     standardised by the model's ``tile_norm`` (fitted on the training tiles; the identity with
     ``standardize_tiles: false``); ``expression`` is the raw per-gene
-    profile, which the frozen genomic projection transforms.
+    profile, which the frozen genomic projection transforms and ``genomic_norm`` standardises per component (fitted
+    on the training samples; the identity with ``standardize_genomic: false`` and for the linear reference).
     """
 
     name: ModelName
@@ -33,6 +34,7 @@ class BagClassifier(nn.Module):
         self.n_classes = n_classes
         self.tile_encoder = tile_encoder
         self.genomic_input = genomic_input
+        self.genomic_norm: nn.Module = nn.Identity()
 
     def tiles(self, features: Tensor | None) -> Tensor:
         """The bag's tile features: encoded (layer4) when fine-tuning, then standardised (when configured)."""
@@ -47,6 +49,10 @@ class BagClassifier(nn.Module):
     def genome(self, expression: Tensor | None) -> Tensor:
         if expression is None:
             raise ValueError(f"the {self.name} model needs the sample's expression profile")
+        return self.genomic_norm(self.project_genome(expression))
+
+    def project_genome(self, expression: Tensor) -> Tensor:
+        """The expression through the frozen genomic transform, before standardisation (what it is fitted on)."""
         return expression if self.genomic_input is None else self.genomic_input(expression)
 
 
@@ -59,6 +65,8 @@ class GenomicOnlyModel(BagClassifier):
 
     def __init__(self, n_classes: int, genomic_in: int, cfg: ModelConfig, genomic_input: nn.Module | None = None):
         super().__init__(n_classes, genomic_input=genomic_input)
+        if cfg.standardize_genomic:
+            self.genomic_norm = FeatureStandardizer(genomic_in)
         self.encoder = GenomicEncoder(genomic_in, cfg.genomic_hidden, cfg.genomic_dim, cfg.dropout)
         self.head = nn.Linear(cfg.genomic_dim, n_classes)
 
@@ -103,6 +111,8 @@ class FusionModel(BagClassifier):
         super().__init__(n_classes, tile_encoder=tile_encoder, genomic_input=genomic_input)
         width = cfg.attention_heads * cfg.attention_head_dim
         self.tile_norm = FeatureStandardizer(feature_dim) if cfg.standardize_tiles else nn.Identity()
+        if cfg.standardize_genomic:
+            self.genomic_norm = FeatureStandardizer(genomic_in)
         self.encoder = GenomicEncoder(genomic_in, cfg.genomic_hidden, cfg.genomic_dim, cfg.dropout)
         self.tokens = GenomicTokens(cfg.genomic_dim, width)
         self.cross_attention = BidirectionalCrossAttention(
@@ -135,7 +145,8 @@ def build_model(
     """Build the fusion model or a baseline.
 
     Args:
-        name: ``fusion``, ``image`` (image-only baseline) or ``genomic`` (genomic-only baseline).
+        name: ``fusion``, ``image`` (image-only baseline), ``genomic`` (genomic-only baseline), or a linear
+            reference (``linear_image``, ``linear_genomic``; see :mod:`leukmodel.models.linear`).
         n_classes: C.
         feature_dim: D, the tile feature size (the tile encoder's output size when fine-tuning layer4).
         n_genes: G, the length of the per-gene expression input.
@@ -154,4 +165,10 @@ def build_model(
         return ImageOnlyModel(n_classes, feature_dim, cfg, tile_encoder)
     if name == "genomic":
         return GenomicOnlyModel(n_classes, genomic_in, cfg, genomic_input)
+    from leukmodel.models.linear import LinearGenomicModel, LinearImageModel  # they subclass BagClassifier
+
+    if name == "linear_genomic":
+        return LinearGenomicModel(n_classes, genomic_in, genomic_input)
+    if name == "linear_image":
+        return LinearImageModel(n_classes, feature_dim, tile_encoder)
     raise ValueError(f"unknown model {name!r}; expected one of {', '.join(MODEL_NAMES)}")

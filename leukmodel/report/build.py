@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from leukmodel.evaluation.evidence import LABEL_MATCHED_REASON
 from leukmodel.evaluation.figures import confusion_figure, roc_figure
 from leukmodel.explain.cv import CLASS_GENES, CLASS_GENES_FIGURE, INDEX
 from leukmodel.explain.sample import EXPLANATION_JSON, SampleExplanation
@@ -55,7 +56,8 @@ def provenance_flags(run: Mapping[str, Any], tags: Mapping[str, str] | None = No
     if pairing == "label_matched":
         note = (
             "Pairing is label-matched: each image bag was given the expression profile of another patient of the "
-            "same class. Fusion results say nothing about real patients."
+            "same class. Fusion results say nothing about real patients, and results of models that read "
+            "expression are not evidence: " + LABEL_MATCHED_REASON
         )
         flags.append(Flag("LABEL-MATCHED pairing", True, note))
     else:
@@ -101,6 +103,7 @@ def build_report(
     run = result.run
     title = f"Cross-validation report: {run['cohort']}"
     parts = [f"<h1>{escape(title)}</h1>", _subtitle(run, run_id), _flags(provenance_flags(run, tags))]
+    parts += _verdicts(result)
     parts += _results(result)
     explanations = Path(explanations_dir) if explanations_dir is not None else None
     if explanations is not None and explanations.is_dir():
@@ -128,6 +131,12 @@ def _flags(flags: list[Flag]) -> str:
     return f'<div class="flags">{badges}</div>' + (f'<div class="notes"><ul>{notes}</ul></div>' if notes else "")
 
 
+def _verdicts(result: CVResult) -> list[str]:
+    """The first paragraph: does each deep model beat its linear reference; models left out; not evidence."""
+    sentences = [s.replace("**", "") for s in [*result.linear_verdicts(), *result.notes()]]
+    return [f'<p class="verdicts">{escape(s)}</p>' for s in sentences]
+
+
 def _results(result: CVResult) -> list[str]:
     parts = [
         "<h2>Out-of-fold metrics</h2>",
@@ -139,7 +148,8 @@ def _results(result: CVResult) -> list[str]:
         table(result.per_fold("accuracy")),
         "<h2>McNemar's test</h2>",
     ]
-    if result.mcnemar.empty:
+    comparisons = result.comparisons()
+    if comparisons.empty:
         parts.append("<p>No McNemar test: the reference model was not run with another model.</p>")
     else:
         columns = {
@@ -152,10 +162,13 @@ def _results(result: CVResult) -> list[str]:
             "b_only": "model right, reference wrong",
             "p_value": "p-value",
             "method": "method",
+            "evidence": "evidence",
         }
+        columns = {k: v for k, v in columns.items() if k in comparisons.columns}
         parts += [
-            "<p>Paired test of the reference model against each other model on the same samples (out of fold).</p>",
-            table(result.mcnemar[list(columns)].rename(columns=columns)),
+            "<p>Paired test of the reference model against each other model, and of each deep model against its "
+            "linear reference, on the same samples (out of fold).</p>",
+            table(comparisons[list(columns)].rename(columns=columns)),
         ]
     models = list(dict.fromkeys(result.predictions["model"]))
     parts.append("<h2>ROC curves</h2>")

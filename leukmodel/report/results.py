@@ -6,6 +6,8 @@ import json
 from os import PathLike
 from pathlib import Path
 
+import pandas as pd
+
 from leukmodel.explain.artifacts import ArtifactError, read_table
 from leukmodel.training.cv import CVResult
 
@@ -28,4 +30,5 @@ def load_cv_result(cv_dir: str | PathLike[str]) -> CVResult:
     tables = {name: read_table(cv_dir, f"{name}.csv") for name in TABLES}
     for name in ("metrics", "confusion"):
         tables[name] = tables[name].astype({"fold": "Int64"})
-    return CVResult(classes=tuple(run["classes"]), run=run, **tables)
+    linear = read_table(cv_dir, "mcnemar_linear.csv") if (cv_dir / "mcnemar_linear.csv").is_file() else pd.DataFrame()
+    return CVResult(classes=tuple(run["classes"]), run=run, linear_mcnemar=linear, **tables)

@@ -2,8 +2,11 @@
 
 The rule: a new version becomes champion when there is no champion yet, or when its cross-validated
 out-of-fold macro F1 (the fusion model's, recorded as the version tag ``leukmodel.cv_macro_f1``) is at least the
-champion's. A version trained on synthetic data never displaces a champion trained on real data. Every version
-keeps its provenance tags (pairing, synthetic, pretrained) and the id of the cross-validation run behind it.
+champion's. A version trained on synthetic data never displaces a champion trained on real data. A version from a
+label-matched run (``leukmodel.pairing`` = ``label_matched``: its fusion results are not evidence, see
+:mod:`leukmodel.evaluation.evidence`) never becomes champion unless ``tracking.allow_label_matched_champion`` says
+so; the version records that flag (``leukmodel.allow_label_matched_champion``). Every version keeps its provenance
+tags (pairing, synthetic, pretrained) and the id of the cross-validation run behind it.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from leukmodel.tracking.layout import tag
 from leukmodel.tracking.setup import using_tracking_uri
 
 SCORE_TAG = tag("cv_macro_f1")
+ALLOW_LABEL_MATCHED_TAG = tag("allow_label_matched_champion")
 
 
 @dataclass(frozen=True)
@@ -36,13 +40,31 @@ class Registration:
 
 
 def register_model(
-    client: MlflowClient, model_uri: str, name: str, alias: str, score: float, tags: dict[str, str], run_id: str
+    client: MlflowClient,
+    model_uri: str,
+    name: str,
+    alias: str,
+    score: float,
+    tags: dict[str, str],
+    run_id: str,
+    allow_label_matched: bool = False,
 ) -> Registration:
     """Register ``model_uri`` as a new version of ``name`` and apply the champion rule (module docstring)."""
-    version_tags = {**tags, SCORE_TAG: f"{score:.6f}", tag("cv_run_id"): run_id}
+    version_tags = {
+        **tags,
+        SCORE_TAG: f"{score:.6f}",
+        tag("cv_run_id"): run_id,
+        ALLOW_LABEL_MATCHED_TAG: str(allow_label_matched).lower(),
+    }
     with using_tracking_uri(client.tracking_uri):
         version = mlflow.register_model(model_uri, name, tags=version_tags).version
-    champion, reason = _decide(client, name, alias, score, tags)
+    if tags.get(tag("pairing")) == "label_matched" and not allow_label_matched:
+        champion, reason = (
+            False,
+            ("label-matched run: its fusion results are not evidence (tracking.allow_label_matched_champion is off)"),
+        )
+    else:
+        champion, reason = _decide(client, name, alias, score, tags)
     if champion:
         client.set_registered_model_alias(name, alias, version)
     client.set_model_version_tag(name, version, tag("champion_decision"), reason)

@@ -12,6 +12,7 @@ from mlflow.entities import Metric, RunStatus
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
+from leukmodel.evaluation.evidence import EVIDENCE, LABEL_MATCHED_REASON, NOT_EVIDENCE
 from leukmodel.tracking import layout
 from leukmodel.tracking.layout import tag
 from leukmodel.training import CVResult
@@ -28,6 +29,10 @@ def log_cv_result(
 ) -> None:
     """Out-of-fold metrics with CIs, McNemar p-values, tables, the ``cv/`` folder and figures on the parent run;
     each fold's test metrics on its child run. The parent run is then marked FINISHED.
+
+    Under label-matched pairing the McNemar p-values involving a model that reads expression are named
+    ``mcnemar_p.A_vs_B.not_evidence`` and the run is tagged ``leukmodel.not_evidence`` (the models) and
+    ``leukmodel.not_evidence_reason``.
     """
     oof = result.metrics[result.metrics["scope"] == "oof"]
     metrics = []
@@ -35,15 +40,18 @@ def log_cv_result(
         for suffix, value in (("", row.value), ("ci_low", row.ci_low), ("ci_high", row.ci_high)):
             if pd.notna(value):
                 metrics.append(Metric(metric_key(row.model, row.metric, suffix), float(value), _now(), 0))
-    for row in result.mcnemar.itertuples(index=False):
-        metrics.append(
-            Metric(metric_key("mcnemar_p", f"{row.reference}_vs_{row.model}"), float(row.p_value), _now(), 0)
-        )
+    for row in result.comparisons().itertuples(index=False):
+        marked = "not_evidence" if getattr(row, "evidence", EVIDENCE) == NOT_EVIDENCE else ""
+        name = metric_key("mcnemar_p", f"{row.reference}_vs_{row.model}", marked)
+        metrics.append(Metric(name, float(row.p_value), _now(), 0))
     _log_batch(client, run_id, metrics)
+    if result.not_evidence:
+        client.set_tag(run_id, tag("not_evidence"), ",".join(result.not_evidence))
+        client.set_tag(run_id, tag("not_evidence_reason"), LABEL_MATCHED_REASON)
     client.log_artifacts(run_id, str(cv_dir), layout.CV_DIR)
     client.log_table(run_id, result.predictions, "tables/oof_predictions.json")
-    if not result.mcnemar.empty:
-        client.log_table(run_id, result.mcnemar, "tables/mcnemar.json")
+    if not result.comparisons().empty:
+        client.log_table(run_id, result.comparisons(), "tables/mcnemar.json")
     for name, figure in figures.items():
         client.log_figure(run_id, figure, f"{layout.FIGURES_DIR}/{name}.png")
     _log_fold_metrics(client, run_id, result)

@@ -5,12 +5,16 @@ Output folder written by :meth:`CVResult.save`::
     predictions.csv   out-of-fold predictions: sample_id, patient_id, fold, model, y_true, y_pred, prob_<class>...
     metrics.csv       model, scope (oof | fold), fold, metric, value, ci_low, ci_high (out of fold only), n
     confusion.csv     model, scope, fold, true, predicted, count
-    mcnemar.csv       reference vs each other model on the same samples (2x2 counts, statistic, p_value, method)
+    mcnemar.csv       reference vs each other model on the same samples (2x2 counts, statistic, p_value, method,
+                      evidence: "not evidence" under label-matched pairing for models that read expression)
+    mcnemar_linear.csv  each other deep model vs its linear reference, in the same layout
     trials.csv        one row per (model, fold): seed, best_epoch, epochs, seconds, inference s/slide, log choice
     history.csv       model, fold, epoch, train_loss, val_loss, val_auc, val_accuracy
     folds.csv         fold, role (train | val | test), sample_id, patient_id, label
-    summary.md        the tables a reader wants first (out-of-fold metrics with 95% CIs, McNemar, per class)
-    run.json          seed, classes, provenance tags, models, bootstrap, library versions and the whole config
+    summary.md        deep models vs their linear references first, then the tables (out-of-fold metrics with 95%
+                      CIs, McNemar, per class), models left out and why
+    run.json          seed, classes, provenance tags, models (run, left out and why, not evidence), bootstrap,
+                      library versions and the whole (resolved) config
     models/<model>-fold<k>.pt   each trial's ModelBundle (with cv.save_models)
 """
 
@@ -33,13 +37,16 @@ import leukmodel
 from leukmodel.config.model import ModelName
 from leukmodel.config.root import Config
 from leukmodel.data.cohort import Cohort
+from leukmodel.data.confounds import confound_warnings
+from leukmodel.evaluation.evidence import LABEL_MATCHED_REASON, NOT_EVIDENCE, evidence_column, matched_models
 from leukmodel.evaluation.mcnemar import mcnemar_table
 from leukmodel.evaluation.metrics import classification_metrics
 from leukmodel.evaluation.tables import format_interval, markdown_table
 from leukmodel.owned import OwnedFiles
 from leukmodel.training.bundle import ModelBundle
+from leukmodel.training.plan import LINEAR_REFERENCES, USES_EXPRESSION, plan_models, resolve_models
 from leukmodel.training.splits import folds_table, make_folds
-from leukmodel.training.trainer import FeatureBag, TrialResult, check_modalities, run_trial
+from leukmodel.training.trainer import FeatureBag, TrialResult, run_trial
 
 logger = logging.getLogger(__name__)
 
@@ -90,11 +97,13 @@ class CVResult:
         predictions: out-of-fold predictions of every model.
         metrics: long table ``model, scope, fold, metric, value, ci_low, ci_high, n`` (scope ``oof`` or ``fold``).
         confusion: long table ``model, scope, fold, true, predicted, count``.
-        mcnemar: ``cv.reference`` against each other model (see :func:`~leukmodel.evaluation.mcnemar_table`).
+        mcnemar: ``cv.reference`` against each other model (see :func:`~leukmodel.evaluation.mcnemar_table`), with
+            an ``evidence`` column.
         trials: one row per (model, fold).
         history: per-epoch records of every trial.
         folds: the split (every sample's role in every fold).
-        run: seed, classes, provenance tags, models, library versions and the config.
+        run: seed, classes, provenance tags, models (``models_left_out`` with reasons, ``not_evidence``), library
+            versions and the config.
         bundles: the trained model of each trial.
     """
 
@@ -108,6 +117,13 @@ class CVResult:
     folds: pd.DataFrame
     run: dict[str, Any]
     bundles: list[ModelBundle] = field(default_factory=list, repr=False)
+    linear_mcnemar: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Each deep model other than the reference against its linear reference (same layout as ``mcnemar``)."""
+
+    def comparisons(self) -> pd.DataFrame:
+        """Every McNemar test: ``mcnemar`` then ``linear_mcnemar``."""
+        frames = [f for f in (self.mcnemar, self.linear_mcnemar) if not f.empty]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     def summary(self) -> pd.DataFrame:
         """Out-of-fold accuracy, macro F1 and macro AUC with 95% CIs, and inference time, one row per model."""
@@ -122,8 +138,56 @@ class CVResult:
             trials = self.trials[self.trials["model"] == model]
             row["inference_s_per_slide"] = float(trials["inference_seconds_per_slide"].mean())
             row["best_epochs"] = ", ".join(str(e) for e in trials["best_epoch"])
+            if self.not_evidence:
+                row["evidence"] = NOT_EVIDENCE if model in self.not_evidence else "yes"
             rows.append(row)
         return pd.DataFrame(rows)
+
+    @property
+    def not_evidence(self) -> list[str]:
+        """Models whose results are not evidence (label-matched pairing; :mod:`leukmodel.evaluation.evidence`)."""
+        return list(self.run.get("not_evidence", []))
+
+    def linear_verdicts(self) -> list[str]:
+        """One sentence per deep model run beside its linear reference: does it beat it (McNemar, intervals)?"""
+        comparisons = self.comparisons()
+        if comparisons.empty:
+            return []
+        oof = self.metrics[(self.metrics["scope"] == "oof") & (self.metrics["metric"] == "accuracy")]
+        accuracy = {r.model: format_interval(r.value, r.ci_low, r.ci_high) for r in oof.itertuples()}
+        sentences = []
+        for row in comparisons.itertuples(index=False):
+            if row.model not in LINEAR_REFERENCES.get(row.reference, ()):
+                continue
+            significant = row.p_value < 0.05
+            if significant and row.reference_accuracy > row.model_accuracy:
+                verdict = "beats"
+            elif significant:
+                verdict = "loses to"
+            else:
+                verdict = "does not significantly differ from"
+            flag = f" ({NOT_EVIDENCE})" if getattr(row, "evidence", "yes") == NOT_EVIDENCE else ""
+            sentences.append(
+                f"**{row.reference}** {verdict} its linear reference {row.model}{flag}: accuracy "
+                f"{accuracy[row.reference]} vs {accuracy[row.model]} (95% bootstrap intervals), McNemar p = "
+                f"{row.p_value:.3g} ({row.method}, {row.a_only} vs {row.b_only} discordant samples)."
+            )
+        return sentences
+
+    def notes(self) -> list[str]:
+        """Models left out and why, classes confounded with a source, and which results are not evidence and why."""
+        notes = []
+        left_out = self.run.get("models_left_out", {})
+        if left_out:
+            notes.append("Models not run: " + "; ".join(f"{m} ({why})" for m, why in left_out.items()) + ".")
+        for warning in self.run.get("confounds", []):
+            notes.append(f"**Class confounded with source** ({warning}): a model may learn the source, not the class.")
+        if self.not_evidence:
+            notes.append(
+                f"**Not evidence**: {', '.join(self.not_evidence)} and every comparison involving them: "
+                + LABEL_MATCHED_REASON
+            )
+        return notes
 
     def per_class(self) -> pd.DataFrame:
         """Out-of-fold per-class F1 and one-vs-rest AUC with 95% CIs, one row per (model, class)."""
@@ -148,15 +212,20 @@ class CVResult:
     def to_markdown(self) -> str:
         """The summary a reader wants first: metrics with CIs, McNemar, per-class, per-fold, confusion matrices."""
         tags = ", ".join(f"{k}={v}" for k, v in self.run["tags"].items())
-        parts = [
+        verdicts = self.linear_verdicts()
+        parts = [" ".join(verdicts)] if verdicts else []
+        parts += [
             f"Cohort `{self.run['cohort']}` ({tags}); {self.run['n_samples']} samples, "
             f"{self.run['n_folds']}-fold patient-grouped cross-validation, seed {self.run['seed']}, "
             f"{self.run['bootstrap']} bootstrap resamples for the 95% intervals.",
+            *self.notes(),
             "### Out-of-fold metrics\n\n" + markdown_table(self.summary()),
         ]
-        if not self.mcnemar.empty:
+        comparisons = self.comparisons()
+        if not comparisons.empty:
             columns = ["reference", "model", "n", "reference_accuracy", "model_accuracy", "a_only", "b_only"]
-            table = self.mcnemar[[*columns, "p_value", "method"]].rename(
+            extra = [c for c in ("p_value", "method", "evidence") if c in comparisons.columns]
+            table = comparisons[[*columns, *extra]].rename(
                 columns={"a_only": "reference right, model wrong", "b_only": "model right, reference wrong"}
             )
             parts.append("### McNemar\n\n" + markdown_table(table))
@@ -180,6 +249,7 @@ class CVResult:
             "metrics": self.metrics,
             "confusion": self.confusion,
             "mcnemar": self.mcnemar,
+            "mcnemar_linear": self.linear_mcnemar,
             "trials": self.trials,
             "history": self.history,
             "folds": self.folds,
@@ -215,14 +285,15 @@ def run_cross_validation(
 ) -> CVResult:
     """Run every (model, fold) trial of ``config.cv`` and summarise them; save to ``out_dir`` when given.
 
+    ``cv.models`` and ``cv.reference`` are resolved for the cohort first (:func:`~leukmodel.training.plan`).
+
     Raises:
         NotOursError: ``out_dir`` (checked before any training) is a file, or holds files in the way that
             leukmodel did not write.
     """
     if out_dir is not None:
         check_output_dir(out_dir)
-    for model in config.cv.models:
-        check_modalities(model, cohort)
+    config = resolve_models(config, cohort)
     make_folds(cohort, config.cv.n_folds, config.cv.val_fraction, config.seed)
     runner = trial_runner or run_trials_sequentially
     result = summarize(runner(trial_specs(config), cohort, bags, config), cohort, config)
@@ -237,6 +308,8 @@ def summarize(trials: Sequence[TrialResult], cohort: Cohort, config: Config) -> 
     Out-of-fold metrics carry bootstrap 95% intervals (``cv.bootstrap`` resamples); per-fold metrics are point
     estimates (their spread across folds is the per-fold view).
     """
+    plan = plan_models(config, cohort)
+    config = resolve_models(config, cohort)
     order = {m: i for i, m in enumerate(config.cv.models)}
     trials = sorted(trials, key=lambda t: (order.get(t.model_name, len(order)), t.fold))
     classes = list(cohort.classes)
@@ -256,20 +329,30 @@ def summarize(trials: Sequence[TrialResult], cohort: Cohort, config: Config) -> 
                 for t in classes
                 for p in classes
             ]
-    reference = config.cv.reference
-    mcnemar = mcnemar_table(predictions, reference) if reference in set(predictions["model"]) else pd.DataFrame()
+    pairs = [(deep, ref) for deep in plan.models if deep != plan.reference for ref in LINEAR_REFERENCES.get(deep, ())]
+    not_evidence = matched_models(cohort.pairing, plan.models, USES_EXPRESSION)
+    mcnemar, linear = mcnemar_table(predictions, plan.reference), mcnemar_table(predictions, None, pairs)
+    for table in (mcnemar, linear):
+        if not table.empty:
+            table["evidence"] = evidence_column(table, not_evidence, ("reference", "model"))
     return CVResult(
         classes=tuple(classes),
         predictions=predictions,
         metrics=_with_int_fold(pd.DataFrame(metric_rows)),
         confusion=_with_int_fold(pd.DataFrame(confusion_rows)),
         mcnemar=mcnemar,
+        linear_mcnemar=linear,
         trials=pd.DataFrame([_trial_row(t) for t in trials]),
         history=pd.DataFrame(
             [{"model": t.model_name, "fold": t.fold, **record} for t in trials for record in t.history]
         ).astype({"epoch": int}),
         folds=folds_table(make_folds(cohort, config.cv.n_folds, config.cv.val_fraction, config.seed), cohort),
-        run=_run_record(cohort, config),
+        run={
+            **_run_record(cohort, config),
+            "models_left_out": plan.left_out,
+            "not_evidence": not_evidence,
+            "confounds": confound_warnings(cohort),
+        },
         bundles=[ModelBundle.from_trial(t, cohort, config) for t in trials] if config.cv.save_models else [],
     )
 

@@ -22,9 +22,13 @@ from leukmodel.errors import CohortError, ConfigError
 from leukmodel.evaluation.metrics import classification_metrics
 from leukmodel.genomics.transform import GenomicTransform
 from leukmodel.models.fusion import BagClassifier, build_model
+from leukmodel.models.linear import LinearClassifier
 from leukmodel.models.loss import mil_loss
 from leukmodel.models.tile_encoder import Layer4Encoder
+from leukmodel.models.tile_norm import FeatureStandardizer
 from leukmodel.training.early_stopping import EarlyStopping
+from leukmodel.training.linear import fit_linear
+from leukmodel.training.plan import USES_EXPRESSION, USES_IMAGES, check_modalities
 from leukmodel.training.seeding import seed_everything, torch_threads, trial_seed
 from leukmodel.training.splits import make_folds
 
@@ -32,9 +36,6 @@ logger = logging.getLogger(__name__)
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 """Called after every epoch with the epoch index and its record (train_loss, val_loss, val_auc, val_accuracy)."""
-
-USES_IMAGES = {"fusion": True, "image": True, "genomic": False}
-USES_EXPRESSION = {"fusion": True, "image": False, "genomic": True}
 
 
 class FeatureBag(Protocol):
@@ -162,7 +163,8 @@ def train_model(
     on_epoch: EpochCallback | None = None,
 ) -> TrainedModel:
     """Fit the genomic transform and the tile standardisation on ``train_ids``, then train with early stopping
-    on ``val_ids``."""
+    on ``val_ids``; with ``training.refit``, train a fresh model on both for the chosen number of epochs
+    (:func:`refit`). A linear reference is fitted once on both (:func:`~leukmodel.training.linear.fit_linear`)."""
     check_modalities(model_name, cohort)
     device = resolve_device(config.training.device, field="training.device")
     rng = seed_everything(seed)
@@ -177,10 +179,39 @@ def train_model(
     model.to(device)
     start = time.perf_counter()
     with torch_threads(config.training.num_threads):
-        if USES_IMAGES[model_name] and config.model.standardize_tiles:
-            fit_tile_norm(model, train, device)
-        history, best_epoch = fit(model, train, val, config, device, rng, on_epoch)
+        fit_standardizers(model, train, device)
+        if isinstance(model, LinearClassifier):
+            history, best_epoch = fit_linear(model, [*train, *val], config.model.linear_c, device), 0
+        else:
+            history, best_epoch = fit(model, train, val, config, device, rng, on_epoch)
+            if config.training.refit and val:
+                model = refit(model_name, cohort, [*train, *val], config, transform, best_epoch + 1, seed, device)
     return TrainedModel(model, transform, feature_dim, history, best_epoch, time.perf_counter() - start)
+
+
+def refit(
+    model_name: ModelName,
+    cohort: Cohort,
+    items: Sequence[BagItem],
+    config: Config,
+    transform: GenomicTransform | None,
+    epochs: int,
+    seed: int,
+    device: torch.device,
+) -> BagClassifier:
+    """A fresh model trained on ``items`` (the fold's training and validation samples) for ``epochs`` epochs.
+
+    Early stopping needs samples the model never trains on; on a small cohort they are a fifth of the training
+    data. Once it has chosen the number of epochs, the refit uses them too. The genomic transform stays the one
+    fitted on the training samples; the tile standardisation is fitted on ``items``.
+    """
+    rng = seed_everything(seed)
+    model, _ = make_model(model_name, cohort, items, config, transform)
+    model.to(device)
+    fit_standardizers(model, items, device)
+    fixed = config.training.model_copy(update={"max_epochs": epochs})
+    fit(model, items, [], config.model_copy(update={"training": fixed}), device, rng)
+    return model
 
 
 def make_model(
@@ -230,29 +261,19 @@ def layer4_encoder(config: Config, pretrained: bool) -> tuple[Layer4Encoder, int
     return Layer4Encoder(copy.deepcopy(resnet.layer4)), int(info.feature_dim)
 
 
-def fit_tile_norm(model: BagClassifier, items: Sequence[BagItem], device: torch.device) -> None:
-    """Fit the model's tile standardisation on every tile of the training bags ``items`` (after the tile
-    encoder, as it is before training)."""
+def fit_standardizers(model: BagClassifier, items: Sequence[BagItem], device: torch.device) -> None:
+    """Fit the model's tile standardisation on every tile of the training bags ``items`` (after the tile encoder,
+    as it is before training) and its genomic standardisation on their transformed expression."""
     model.eval()
     with torch.inference_mode():
-        encoded = torch.cat([model.encode_tiles(_to(item.features, device)).float().cpu() for item in items])
-    model.tile_norm.fit(encoded)
-
-
-def check_modalities(model_name: ModelName, cohort: Cohort) -> None:
-    """The cohort must have the modalities the model reads."""
-    if USES_IMAGES[model_name] and not cohort.has_images:
-        raise ConfigError(
-            f"the {model_name} model needs images; cohort '{cohort.name}' is {cohort.pairing}",
-            field="cv.models",
-            expected="only models the cohort's modalities allow (genomic for expression only)",
-        )
-    if USES_EXPRESSION[model_name] and (not cohort.has_expression or cohort.expression is None):
-        raise ConfigError(
-            f"the {model_name} model needs expression; cohort '{cohort.name}' is {cohort.pairing}",
-            field="cv.models",
-            expected="only models the cohort's modalities allow (image for images only)",
-        )
+        if isinstance(getattr(model, "tile_norm", None), FeatureStandardizer):
+            encoded = torch.cat([model.encode_tiles(_to(item.features, device)).float().cpu() for item in items])
+            model.tile_norm.fit(encoded)
+        if isinstance(model.genomic_norm, FeatureStandardizer):
+            projected = torch.stack(
+                [model.project_genome(_to(item.expression, device)).float().cpu() for item in items]
+            )
+            model.genomic_norm.fit(projected)
 
 
 def prepare_items(
@@ -300,8 +321,9 @@ def fit(
     """AdamW, one bag per step, at most ``max_tiles_per_bag`` tiles drawn per bag and epoch.
 
     Early stopping on validation macro AUC (:class:`EarlyStopping`: AUCs within ``auc_tolerance`` of the best
-    are ties, decided by the validation loss); the best epoch's weights are restored into ``model``. Returns the
-    per-epoch history and the best epoch.
+    are ties, decided by the validation loss); the best epoch's weights are restored into ``model``. Without
+    ``val``, all ``max_epochs`` epochs run and the last weights stay. Returns the per-epoch history and the best
+    epoch.
     """
     tcfg = config.training
     params = [p for p in model.parameters() if p.requires_grad]
@@ -327,10 +349,14 @@ def fit(
         history.append(record)
         if on_epoch is not None:
             on_epoch(epoch, record)
+        if not val:
+            continue
         if stopping.step(epoch, record["val_auc"], record["val_loss"]):
             best_state = copy.deepcopy(model.state_dict())
         if stopping.should_stop:
             break
+    if not val:
+        return history, len(history) - 1
     model.load_state_dict(best_state)
     return history, max(stopping.best_epoch, 0)
 

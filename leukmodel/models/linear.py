@@ -1,0 +1,57 @@
+"""Linear references: logistic regression on the fold's transformed expression, or on a bag's mean tile feature.
+
+They answer a reader's first question, whether the deep model beats the simple one. The logistic regression is
+fitted by scikit-learn (:func:`~leukmodel.training.linear.fit_linear`) and its coefficients are copied into a
+linear layer, so the references predict, save, load and serve like every other :class:`BagClassifier`.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from leukmodel.models.fusion import BagClassifier
+from leukmodel.models.output import ModelOutput
+from leukmodel.models.tile_norm import FeatureStandardizer
+
+
+class LinearClassifier(BagClassifier):
+    """``logits = head(inputs(features, expression))``; :meth:`inputs` is what the logistic regression sees."""
+
+    head: nn.Linear
+
+    def inputs(self, features: Tensor | None, expression: Tensor | None) -> Tensor:
+        raise NotImplementedError
+
+    def forward(self, features: Tensor | None, expression: Tensor | None) -> ModelOutput:
+        return ModelOutput(logits=self.head(self.inputs(features, expression)))
+
+
+class LinearGenomicModel(LinearClassifier):
+    """Logistic regression on the fold's transformed expression (log2 / z-score / PCA, the frozen input layer)."""
+
+    name = "linear_genomic"
+    uses_images = False
+    uses_expression = True
+
+    def __init__(self, n_classes: int, genomic_in: int, genomic_input: nn.Module | None = None):
+        super().__init__(n_classes, genomic_input=genomic_input)
+        self.head = nn.Linear(genomic_in, n_classes)
+
+    def inputs(self, features: Tensor | None, expression: Tensor | None) -> Tensor:
+        return self.genome(expression)
+
+
+class LinearImageModel(LinearClassifier):
+    """Logistic regression on the mean of a bag's tile features, standardised with the fold's training tiles."""
+
+    name = "linear_image"
+    uses_images = True
+    uses_expression = False
+
+    def __init__(self, n_classes: int, feature_dim: int, tile_encoder: nn.Module | None = None):
+        super().__init__(n_classes, tile_encoder=tile_encoder)
+        self.tile_norm = FeatureStandardizer(feature_dim)
+        self.head = nn.Linear(feature_dim, n_classes)
+
+    def inputs(self, features: Tensor | None, expression: Tensor | None) -> Tensor:
+        return self.tiles(features).mean(dim=-2)
