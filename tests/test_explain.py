@@ -251,8 +251,8 @@ def attention_failures(measures: TileMeasures) -> list[str]:
     """
     p, median = preference_p(measures.mil), float(np.median(measures.mil))
     problems = []
-    if p >= 1e-6:
-        problems.append(f"MIL nucleus/background preference p = {p:.2g} (>= 1e-6): {np.round(measures.mil, 2)}")
+    if not p < 1e-6:  # also NaN: every ratio exactly 1
+        problems.append(f"MIL nucleus/background preference p = {p:.2g} (not < 1e-6): {np.round(measures.mil, 2)}")
     if median <= 1.5:
         problems.append(f"median MIL nucleus/background ratio {median:.2f} (<= 1.5)")
     return problems
@@ -265,8 +265,8 @@ def gradcam_failures(measures: TileMeasures) -> list[str]:
     ratio = measures.gradcam_share / measures.cell_area
     p, mean = preference_p(ratio), float(measures.gradcam_share.mean() / measures.cell_area.mean())
     problems = []
-    if p >= 1e-6:
-        problems.append(f"|Grad-CAM| on-cell preference p = {p:.2g} (>= 1e-6): share / area {np.round(ratio, 2)}")
+    if not p < 1e-6:
+        problems.append(f"|Grad-CAM| on-cell preference p = {p:.2g} (not < 1e-6): share / area {np.round(ratio, 2)}")
     if mean < 1.2:
         problems.append(f"|Grad-CAM| share on the cell {mean:.2f} x its area (< 1.2)")
     return problems
