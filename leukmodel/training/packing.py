@@ -24,22 +24,22 @@ class PackedBatch:
             model reads no images.
         expression: (B, G) per-gene expression, ``None`` when the model reads none.
         mask: (B, N) ``True`` for the real tiles of each bag; ``None`` without features.
-        labels: (B,) class indices.
+        labels: (B,) class indices, ``None`` for bags to predict.
     """
 
     features: Tensor | None
     expression: Tensor | None
     mask: Tensor | None
-    labels: Tensor
+    labels: Tensor | None
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return len(next(t for t in (self.labels, self.features, self.expression) if t is not None))
 
 
 def pack(
     features: Sequence[Tensor | None],
     expression: Sequence[Tensor | None],
-    labels: Sequence[int],
+    labels: Sequence[int] | None,
     device: torch.device,
 ) -> PackedBatch:
     """Pad the bags' tiles to the largest bag and stack everything on ``device`` (float64 becomes float32)."""
@@ -50,7 +50,8 @@ def pack(
         mask = (torch.arange(int(lengths.max())) < lengths.unsqueeze(1)).to(device)
     if expression and expression[0] is not None:
         packed_expression = _to(torch.stack(list(expression)), device)
-    return PackedBatch(packed_features, packed_expression, mask, torch.tensor(list(labels), device=device))
+    packed_labels = None if labels is None else torch.tensor(list(labels), device=device)
+    return PackedBatch(packed_features, packed_expression, mask, packed_labels)
 
 
 def prediction_batches(sizes: Sequence[tuple[int, ...]], max_elements: int = PREDICT_BATCH_ELEMENTS) -> Iterator[slice]:
