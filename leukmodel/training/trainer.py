@@ -26,6 +26,7 @@ from leukmodel.models.loss import mil_loss
 from leukmodel.models.tile_encoder import Layer4Encoder
 from leukmodel.training.early_stopping import EarlyStopping
 from leukmodel.training.packing import pack, prediction_batches
+from leukmodel.training.precision import autocast, autocast_dtype, grad_scaler
 from leukmodel.training.seeding import seed_everything, torch_threads, trial_seed
 from leukmodel.training.splits import make_folds
 
@@ -125,7 +126,7 @@ def run_trial(
     trained = train_model(model_name, cohort, bags, config, fold.train, fold.val, seed, on_epoch)
     test = prepare_items(cohort, bags, fold.test, model_name)
     with torch_threads(config.training.num_threads):
-        prob, seconds = predict(trained.model, test, device)
+        prob, seconds = predict(trained.model, test, device, autocast_dtype(config.training.precision, device))
     logger.info(
         "%s fold %d: best epoch %d of %d, %.1f s",
         model_name,
@@ -307,6 +308,8 @@ def fit(
     params = [p for p in model.parameters() if p.requires_grad]
     lr = tcfg.lr * tcfg.bags_per_step**0.5
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=tcfg.weight_decay, fused=True)
+    dtype = autocast_dtype(tcfg.precision, device)
+    scaler = grad_scaler(device, dtype)
     history: list[dict[str, float]] = []
     stopping = EarlyStopping(tcfg.patience, tcfg.auc_tolerance, tcfg.loss_min_delta)
     best_state = copy.deepcopy(model.state_dict())
@@ -318,13 +321,15 @@ def fit(
             chosen = [train[i] for i in order[start : start + tcfg.bags_per_step]]
             features = [_draw_tiles(item.features, tcfg.max_tiles_per_bag, rng) for item in chosen]
             batch = pack(features, [item.expression for item in chosen], [item.label for item in chosen], device)
-            output = model.forward_packed(batch.features, batch.expression, batch.mask)
-            loss = mil_loss(output, batch.labels, tcfg.kl_lambda, batch.mask)
+            with autocast(device, dtype):
+                output = model.forward_packed(batch.features, batch.expression, batch.mask)
+                loss = mil_loss(output, batch.labels, tcfg.kl_lambda, batch.mask)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
             loss_sum += loss.item() * len(batch)
-        prob, _ = predict(model, val, device)
+        prob, _ = predict(model, val, device, dtype)
         record = {"epoch": float(epoch), "train_loss": loss_sum / max(len(train), 1)}
         record.update(_validation(prob, val, model.n_classes))
         history.append(record)
@@ -339,9 +344,11 @@ def fit(
 
 
 @torch.inference_mode()
-def predict(model: BagClassifier, items: Sequence[BagItem], device: torch.device) -> tuple[np.ndarray, float]:
-    """Class probabilities (n, C) on all tiles of each bag, in packed batches (:func:`prediction_batches`), and
-    the mean seconds per bag."""
+def predict(
+    model: BagClassifier, items: Sequence[BagItem], device: torch.device, dtype: torch.dtype | None = None
+) -> tuple[np.ndarray, float]:
+    """Class probabilities (n, C) on all tiles of each bag, in packed batches (:func:`prediction_batches`) under
+    autocast to ``dtype`` (``None``: fp32), and the mean seconds per bag."""
     model.eval()
     if not items:
         return np.zeros((0, 0)), 0.0
@@ -351,8 +358,9 @@ def predict(model: BagClassifier, items: Sequence[BagItem], device: torch.device
         chosen = items[part]
         start = time.perf_counter()
         batch = pack([i.features for i in chosen], [i.expression for i in chosen], [i.label for i in chosen], device)
-        logits = model.forward_packed(batch.features, batch.expression, batch.mask).logits
-        probs.append(logits.softmax(-1).float().cpu().numpy())
+        with autocast(device, dtype):
+            logits = model.forward_packed(batch.features, batch.expression, batch.mask).logits
+        probs.append(logits.float().softmax(-1).cpu().numpy())
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         seconds += time.perf_counter() - start
