@@ -15,7 +15,8 @@ training part of fold 0:
 
 The best B is the one with the lowest total epoch time of the three models. Projected 5-fold x 3-model CV wall
 time = 5 x sum over models of (set-up + ``--epochs`` x epoch + test prediction), one trial at a time on one
-thread. Peak RSS is the process's high-water mark (``ru_maxrss``) over all of it. Last line
+thread (``--device cuda`` trains on the GPU, ``--precision`` sets ``training.precision``). Peak RSS is the
+process's high-water mark (``ru_maxrss``) over all of it. Last line
 ``ratio_vs_per_bag=X projected_cv_min=Y peak_rss_gb=Z`` (goals: ratio >= 10, projected <= 20 min, peak RSS
 <= 2 GB).
 
@@ -37,12 +38,14 @@ import torch
 
 from leukmodel.config import config_from_dict
 from leukmodel.data.cohort import Cohort, Sample
+from leukmodel.device import resolve_device
 from leukmodel.features import load_bags
 from leukmodel.features.backbone import load_backbone
 from leukmodel.features.cache import FeatureCache, cache_settings, file_sha256
 from leukmodel.features.device import resolve_precision
 from leukmodel.genomics.transform import GenomicTransform
 from leukmodel.models.fusion import MODEL_NAMES
+from leukmodel.training.precision import autocast_dtype
 from leukmodel.training.seeding import seed_everything
 from leukmodel.training.splits import make_folds
 from leukmodel.training.trainer import USES_EXPRESSION, USES_IMAGES, fit, fit_tile_norm, make_model, predict
@@ -63,7 +66,7 @@ def write_cohort(root: Path, n_bags: int, n_tiles: int, dim: int, n_genes: int, 
     images = root / "images"
     images.mkdir(parents=True, exist_ok=True)
     _, info = load_backbone(config.backbone)
-    precision = resolve_precision(config.features.precision, torch.device("cpu"))
+    precision = resolve_precision(config.features.precision, resolve_device(config.features.device))
     cache = FeatureCache(config.features.cache_dir, cache_settings(config.tiles, info, precision))
     cache.prepare()
     labels = rng.integers(0, len(CLASSES), n_bags)
@@ -89,7 +92,7 @@ def write_cohort(root: Path, n_bags: int, n_tiles: int, dim: int, n_genes: int, 
     return Cohort("cv-scale", samples, CLASSES, expression, synthetic=True)
 
 
-def epoch_seconds(name, cohort, bags, config, train_ids, val_ids, subset, batch_size) -> float:
+def epoch_seconds(name, cohort, bags, config, train_ids, val_ids, subset, batch_size, device) -> float:
     """Seconds of one training epoch per training bag at ``bags_per_step = batch_size`` (through ``fit``)."""
     config = config.model_copy(deep=True)
     config.training.bags_per_step = batch_size
@@ -101,11 +104,13 @@ def epoch_seconds(name, cohort, bags, config, train_ids, val_ids, subset, batch_
     train = items_of(cohort, bags, train_ids[:subset], name)
     val = items_of(cohort, bags, val_ids[:64], name)
     model, _ = make_model(name, cohort, train, config, transform)
+    model.to(device)
     if USES_IMAGES[name]:
-        fit_tile_norm(model, train, torch.device("cpu"))
-    _, val_seconds = predict(model, val, torch.device("cpu"))
+        fit_tile_norm(model, train, device)
+    dtype = autocast_dtype(config.training.precision, device)
+    _, val_seconds = predict(model, val, device, dtype)
     start = time.perf_counter()
-    fit(model, train, val, config, torch.device("cpu"), seed_everything(0))
+    fit(model, train, val, config, device, seed_everything(0))
     return (time.perf_counter() - start - val_seconds * len(val)) / len(train)
 
 
@@ -119,6 +124,8 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="16,64,256")
     parser.add_argument("--subset-b1", type=int, default=256, help="training bags timed at B = 1")
     parser.add_argument("--subset", type=int, default=2048, help="training bags timed at B > 1")
+    parser.add_argument("--device", default="cpu", help="training.device (cpu, cuda, auto)")
+    parser.add_argument("--precision", default="fp32", help="training.precision (fp32, auto, bf16, fp16)")
     parser.add_argument("--workdir", type=Path, help="keep the cohort and cache here (default: a temporary folder)")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -128,7 +135,8 @@ def main() -> None:
             "name": "cv-scale",
             "data": {"images": {"format": "folder", "root": str(root / "images")}},
             "backbone": {"arch": "resnet50", "weights": "none"},
-            "features": {"cache_dir": str(root / "feature-cache")},
+            "features": {"cache_dir": str(root / "feature-cache"), "device": "cpu"},
+            "training": {"device": args.device, "precision": args.precision},
         }
         config = config_from_dict(values)
         start = time.perf_counter()
@@ -141,6 +149,8 @@ def main() -> None:
         bags = load_bags(cohort, config)
         load_s = time.perf_counter() - start
         print(f"load_bags: {load_s:.1f} s, peak RSS {peak_rss_gb():.2f} GB", flush=True)
+        device = resolve_device(config.training.device, field="training.device")
+        dtype = autocast_dtype(config.training.precision, device)
         fold = make_folds(cohort, FOLDS, config.cv.val_fraction, config.seed)[0]
         train_ids, val_ids, test_ids = list(fold.train), list(fold.val), list(fold.test)
         print(f"fold 0: {len(train_ids)} training, {len(val_ids)} validation, {len(test_ids)} test bags")
@@ -157,16 +167,17 @@ def main() -> None:
                 transform.fit(cohort.expression.loc[train_ids])
             train = items_of(cohort, bags, train_ids, name)
             model, _ = make_model(name, cohort, train, config, transform)
+            model.to(device)
             if USES_IMAGES[name]:
-                fit_tile_norm(model, train, torch.device("cpu"))
+                fit_tile_norm(model, train, device)
             setup[name] = time.perf_counter() - start
-            _, seconds = predict(model, items_of(cohort, bags, val_ids, name), torch.device("cpu"))
+            _, seconds = predict(model, items_of(cohort, bags, val_ids, name), device, dtype)
             val_s[name] = seconds * len(val_ids)
             test_s[name] = seconds * len(test_ids)
             del train, model
             for b in sizes:
                 subset = args.subset_b1 if b == 1 else args.subset
-                per_bag[name, b] = epoch_seconds(name, cohort, bags, config, train_ids, val_ids, subset, b)
+                per_bag[name, b] = epoch_seconds(name, cohort, bags, config, train_ids, val_ids, subset, b, device)
                 print(
                     f"{name:8s} B={b:<4d} {1e3 * per_bag[name, b]:7.2f} ms per training bag "
                     f"(timed on {min(subset, len(train_ids))} bags, extrapolated to {len(train_ids)}); "
@@ -187,7 +198,7 @@ def main() -> None:
             print(f"B={b:<4d} epoch of the 3 models on {len(train_ids)} bags: {totals[b]:.0f} s ({parts})")
         print(f"best B = {best}: {ratio:.1f}x faster per epoch than one bag per step")
         print(
-            f"projected {FOLDS}-fold x 3-model CV at {args.epochs} epochs, one trial at a time, one thread: "
+            f"projected {FOLDS}-fold x 3-model CV at {args.epochs} epochs, one trial at a time, one thread, {device}: "
             f"B=1 {projected[1]:.0f} min, B={best} {projected[best]:.0f} min (load_bags {load_s:.0f} s once)"
         )
         print(f"goals: ratio >= 10, projected <= 20 min, peak RSS <= 2 GB; python {sys.version.split()[0]}")
