@@ -107,3 +107,4 @@ def test_prediction_batches_bound_the_padded_size():
     assert [p.stop - p.start for p in parts] == [4, 4, 2, 1, 3]
     assert list(prediction_batches([(100, 2048)], max_elements=10)) == [slice(0, 1)], "a bag too large goes alone"
     assert list(prediction_batches([()] * 5, max_elements=3)) == [slice(0, 3), slice(3, 5)]
+    assert list(prediction_batches([(9, 2048)] * 5, max_bags=2)) == [slice(0, 2), slice(2, 4), slice(4, 5)]

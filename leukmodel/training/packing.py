@@ -11,8 +11,11 @@ from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
 PREDICT_BATCH_ELEMENTS = 2**24
-"""The most feature values (padding included) one prediction batch holds: 64 MB in fp32, some 900 bags of 9
-pooled 2048-d tiles, or 9 bags of 9 layer3 maps."""
+"""The most feature values (padding included) one prediction batch holds: 64 MB in fp32, or 9 bags of 9 layer3
+maps."""
+PREDICT_BATCH_BAGS = 128
+"""The most bags of one prediction batch: the fusion model's genomic tokens (128 x 256 values per bag) and their
+attention projections grow with the bags, not the tiles; per-bag time no longer falls beyond some 64 bags."""
 
 
 @dataclass
@@ -54,8 +57,11 @@ def pack(
     return PackedBatch(packed_features, packed_expression, mask, packed_labels)
 
 
-def prediction_batches(sizes: Sequence[tuple[int, ...]], max_elements: int = PREDICT_BATCH_ELEMENTS) -> Iterator[slice]:
-    """Consecutive slices of bags whose padded batch holds at most ``max_elements`` values (at least one bag).
+def prediction_batches(
+    sizes: Sequence[tuple[int, ...]], max_elements: int = PREDICT_BATCH_ELEMENTS, max_bags: int = PREDICT_BATCH_BAGS
+) -> Iterator[slice]:
+    """Consecutive slices of at most ``max_bags`` bags whose padded batch holds at most ``max_elements`` values
+    (at least one bag).
 
     ``sizes`` are the bags' feature shapes ``(N, ...)`` (``()`` for a model without images).
     """
@@ -66,7 +72,7 @@ def prediction_batches(sizes: Sequence[tuple[int, ...]], max_elements: int = PRE
             shape = sizes[stop]
             widest = max(widest, shape[0] if shape else 1)
             per_tile = math.prod(shape[1:]) if shape else 1
-            if stop > start and widest * per_tile * (stop - start + 1) > max_elements:
+            if stop > start and (widest * per_tile * (stop - start + 1) > max_elements or stop - start == max_bags):
                 break
             stop += 1
         yield slice(start, stop)
