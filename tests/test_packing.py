@@ -5,22 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 import torchvision
+from test_models import SMALL as TEST_MODELS_SMALL
 
-from leukmodel.config import ModelConfig
 from leukmodel.models import Layer4Encoder, build_model, mil_loss
 from leukmodel.training.packing import pack, prediction_batches
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-SMALL = ModelConfig(
-    genomic_hidden=[32, 16],
-    genomic_dim=12,
-    attention_heads=2,
-    attention_head_dim=8,
-    mil_attention_dim=16,
-    mil_hidden=16,
-    dropout=0.0,
-)
+SMALL = TEST_MODELS_SMALL.model_copy(update={"dropout": 0.0})  # no dropout: gradients comparable in train mode
 SIZES = (5, 1, 9, 3)
 
 
