@@ -39,5 +39,6 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> AbstractContext
 
 
 def grad_scaler(device: torch.device, dtype: torch.dtype | None) -> torch.amp.GradScaler:
-    """A gradient scaler, active for fp16 only (bf16 has fp32's range and needs none)."""
-    return torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    """A gradient scaler, active for fp16 only (bf16 has fp32's range and needs none; fp16 is CUDA only)."""
+    enabled = dtype == torch.float16
+    return torch.amp.GradScaler(device.type if enabled else "cpu", enabled=enabled)
