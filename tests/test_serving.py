@@ -178,3 +178,18 @@ def test_loading_leaves_the_tracking_variable_as_it_was(served, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////elsewhere.db")
     load_predictor(served.uri, tracking_uri=served.tracking_uri, device="cpu")
     assert os.environ["MLFLOW_TRACKING_URI"] == "sqlite:////elsewhere.db"
+
+
+def test_samples_predicted_together_run_packed_and_get_what_each_gets_alone(served, predictor):
+    samples = []
+    for k in range(3):
+        sid, images, profile = patient(served, k)
+        samples.append(SampleInput(sid, read_images(images), profile))
+    sid, images, profile = patient(served, 3)
+    samples += [SampleInput(sid, read_images(images)), SampleInput(sid, expression=profile)]
+    together = predictor.predict_many(samples)
+    assert [p.model for p in together] == ["fusion"] * 3 + ["image", "genomic"]
+    for sample, packed in zip(samples, together, strict=True):
+        alone = predictor.predict(sample)
+        np.testing.assert_allclose(packed.probabilities, alone.probabilities, atol=1e-5)
+        np.testing.assert_allclose(packed.attention, alone.attention, atol=1e-5)

@@ -46,7 +46,16 @@ class ModelConfig(Section):
 
 
 class TrainingConfig(Section):
-    """Optimisation of one model on one fold (AdamW, one bag per step, early stopping on validation AUC).
+    """Optimisation of one model on one fold (AdamW, ``bags_per_step`` bags per step, early stopping on validation
+    AUC).
+
+    ``bags_per_step``: 1 (the default) is the seed's protocol, one bag per optimiser step. B > 1 packs B bags
+    into one zero-padded batch with a tile mask (padded tiles get no attention; each bag's KL term is over its own
+    tiles; the loss is the mean of the bag losses) and scales the learning rate to ``lr * sqrt(B)``; an epoch
+    then takes a fraction of the time (docs/benchmarks.md). Validation and test predictions are packed whatever B.
+    ``precision``: ``fp32`` (the default), or autocast of the forward passes to ``bf16`` / ``fp16`` (CUDA, with
+    a gradient scaler); ``auto`` takes bf16 where the device has it natively, fp16 on other CUDA devices, else
+    fp32.
 
     Early stopping watches the validation macro AUC: an epoch within ``auc_tolerance`` of the best AUC that lowers
     the validation loss by more than ``loss_min_delta`` counts as better (a dozen validation samples cannot
@@ -69,10 +78,12 @@ class TrainingConfig(Section):
     auc_tolerance: float = Field(0.05, ge=0.0)
     loss_min_delta: float = Field(1e-3, ge=0.0)
     max_tiles_per_bag: int = Field(64, ge=1)
+    bags_per_step: int = Field(1, ge=1)
     kl_lambda: float = Field(0.01, ge=0.0)
     finetune_layer4: bool = False
     refit: bool = False
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
+    precision: Literal["fp32", "auto", "bf16", "fp16"] = "fp32"
     num_threads: int | None = Field(1, ge=1)
 
 

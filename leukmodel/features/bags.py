@@ -80,7 +80,8 @@ def load_bags(cohort: Cohort, config: Config, level: Literal["pooled", "layer3"]
         )
     bags: dict[str, Bag] = {}
     skipped: dict[str, str] = {}
-    for sample in cohort.samples:
+    last_use = {path: k for k, sample in enumerate(cohort.samples) for path in sample.images}
+    for k, sample in enumerate(cohort.samples):
         parts = [(i, found[path]) for i, path in enumerate(sample.images) if not isinstance(found[path], str)]
         reasons = [f"{path.name}: {found[path]}" for path in sample.images if isinstance(found[path], str)]
         if reasons and config.tiles.on_no_foreground == "error":
@@ -92,12 +93,20 @@ def load_bags(cohort: Cohort, config: Config, level: Literal["pooled", "layer3"]
             log.warning("sample %s has no tiles: %s", sample.sample_id, skipped[sample.sample_id])
             continue
         bags[sample.sample_id] = Bag(
-            features=np.concatenate([entry[0] for _, entry in parts]),
-            coords=np.concatenate([entry[1] for _, entry in parts]),
+            features=_joined([entry[0] for _, entry in parts]),
+            coords=_joined([entry[1] for _, entry in parts]),
             image_index=np.concatenate([np.full(len(entry[1]), i, np.int64) for i, entry in parts]),
             images=sample.images,
         )
+        for path in sample.images:  # an image's arrays live on in its bag only, not twice
+            if last_use[path] == k and not isinstance(found[path], str):
+                found[path] = None
     return Bags(bags, skipped)
+
+
+def _joined(arrays: list[np.ndarray]) -> np.ndarray:
+    """The arrays of a bag's images end to end; a one-image bag (C-NMC's case) keeps its array, uncopied."""
+    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
 
 
 class _CacheReader:

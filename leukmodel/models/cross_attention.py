@@ -12,7 +12,7 @@ from torch import Tensor, nn
 class CrossAttentionOutput:
     """Fused tile features and both attention maps.
 
-    Attributes:
+    Attributes (with a leading bag dimension B for a packed batch):
         fused: (N, D) tile features after the residual update.
         genomic_to_image: (heads, N) the genomic query's attention over the tiles (sums to 1 over N).
         image_to_genomic: (heads, N, T) each tile's attention over the genomic tokens (sums to 1 over T).
@@ -49,17 +49,26 @@ class BidirectionalCrossAttention(nn.Module):
         self.image_to_genomic = nn.MultiheadAttention(width, heads, batch_first=True)
         self.out = nn.Sequential(nn.Linear(2 * width, feature_dim), nn.Dropout(dropout))
 
-    def forward(self, features: Tensor, genomic_tokens: Tensor, genomic_embedding: Tensor) -> CrossAttentionOutput:
-        """``features`` (N, D), ``genomic_tokens`` (T, width), ``genomic_embedding`` (E,)."""
-        tiles = self.tiles_in(features).unsqueeze(0)
-        tokens = self.genomic_in(genomic_tokens).unsqueeze(0)
-        query = self.query_in(genomic_embedding).view(1, 1, -1)
-        context, g2i = self.genomic_to_image(query, tiles, tiles, need_weights=True, average_attn_weights=False)
-        per_tile, i2g = self.image_to_genomic(tiles, tokens, tokens, need_weights=True, average_attn_weights=False)
-        n_tiles = features.shape[0]
-        joined = torch.cat([per_tile[0], context[0].expand(n_tiles, -1)], dim=-1)
-        return CrossAttentionOutput(
-            fused=features + self.out(joined),
-            genomic_to_image=g2i[0, :, 0, :],
-            image_to_genomic=i2g[0],
+    def forward(
+        self, features: Tensor, genomic_tokens: Tensor, genomic_embedding: Tensor, mask: Tensor | None = None
+    ) -> CrossAttentionOutput:
+        """One bag: ``features`` (N, D), ``genomic_tokens`` (T, width), ``genomic_embedding`` (E,); or a packed
+        batch with a leading bag dimension B and a tile ``mask`` (B, N), ``True`` for real tiles. Padded tiles are
+        no keys of genomic -> image (zero attention) and no queries of image -> genomic (zero update and zero
+        attention rows), so each bag of a batch gets what it gets alone."""
+        if features.ndim == 2:
+            out = self(features[None], genomic_tokens[None], genomic_embedding[None])
+            return CrossAttentionOutput(out.fused[0], out.genomic_to_image[0], out.image_to_genomic[0])
+        tiles = self.tiles_in(features)
+        tokens = self.genomic_in(genomic_tokens)
+        query = self.query_in(genomic_embedding).unsqueeze(1)
+        padding = None if mask is None else ~mask
+        context, g2i = self.genomic_to_image(
+            query, tiles, tiles, key_padding_mask=padding, need_weights=True, average_attn_weights=False
         )
+        per_tile, i2g = self.image_to_genomic(tiles, tokens, tokens, need_weights=True, average_attn_weights=False)
+        update = self.out(torch.cat([per_tile, context.expand(-1, features.shape[1], -1)], dim=-1))
+        if mask is not None:
+            update = update * mask.unsqueeze(-1)
+            i2g = i2g * mask[:, None, :, None]
+        return CrossAttentionOutput(fused=features + update, genomic_to_image=g2i[:, :, 0, :], image_to_genomic=i2g)

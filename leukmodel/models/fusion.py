@@ -16,13 +16,16 @@ MODEL_NAMES: tuple[ModelName, ...] = ("fusion", "image", "genomic", "linear_imag
 
 
 class BagClassifier(nn.Module):
-    """Common interface: ``forward(features (N, D) | None, expression (G,) | None) -> ModelOutput``.
+    """Common interface: ``forward(features (N, D) | None, expression (G,) | None) -> ModelOutput`` for one bag,
+    ``forward_packed(features (B, N, D) | None, expression (B, G) | None, mask (B, N) | None)`` for a packed batch.
 
     ``features`` are the bag's tile features (or its layer3 maps when a ``tile_encoder`` fine-tunes layer4),
     standardised by the model's ``tile_norm`` (fitted on the training tiles; the identity with
     ``standardize_tiles: false``); ``expression`` is the raw per-gene
     profile, which the frozen genomic projection transforms and ``genomic_norm`` standardises per component (fitted
-    on the training samples; the identity with ``standardize_genomic: false`` and for the linear reference).
+    on the training samples; the identity with ``standardize_genomic: false`` and for the linear reference). In a
+    packed batch, bags with fewer than N tiles are padded and ``mask`` marks the real tiles (``None``: all are
+    real); each bag gets the output it gets alone.
     """
 
     name: ModelName
@@ -36,15 +39,29 @@ class BagClassifier(nn.Module):
         self.genomic_input = genomic_input
         self.genomic_norm: nn.Module = nn.Identity()
 
-    def tiles(self, features: Tensor | None) -> Tensor:
+    def forward(self, features: Tensor | None, expression: Tensor | None) -> ModelOutput:
+        """One bag: a packed batch of one, without padding."""
+        return self.forward_packed(_batch_of_one(features), _batch_of_one(expression), None).bag(0)
+
+    def forward_packed(self, features: Tensor | None, expression: Tensor | None, mask: Tensor | None) -> ModelOutput:
+        """A packed batch of bags; every model implements it."""
+        raise NotImplementedError
+
+    def tiles(self, features: Tensor | None, mask: Tensor | None = None) -> Tensor:
         """The bag's tile features: encoded (layer4) when fine-tuning, then standardised (when configured)."""
         if features is None:
             raise ValueError(f"the {self.name} model needs the bag's tile features")
-        return self.tile_norm(self.encode_tiles(features))
+        return self.tile_norm(self.encode_tiles(features, mask))
 
-    def encode_tiles(self, features: Tensor) -> Tensor:
-        """Tile features before standardisation (what :class:`FeatureStandardizer` is fitted on)."""
-        return features if self.tile_encoder is None else self.tile_encoder(features)
+    def encode_tiles(self, features: Tensor, mask: Tensor | None = None) -> Tensor:
+        """Tile features before standardisation (what :class:`FeatureStandardizer` is fitted on); the layer4
+        encoder sees only the real tiles of a packed batch (padding stays zero)."""
+        if self.tile_encoder is None:
+            return features
+        if mask is None:
+            return self.tile_encoder(features)
+        encoded = self.tile_encoder(features[mask])
+        return encoded.new_zeros(*mask.shape, encoded.shape[-1]).masked_scatter(mask.unsqueeze(-1), encoded)
 
     def genome(self, expression: Tensor | None) -> Tensor:
         if expression is None:
@@ -70,7 +87,7 @@ class GenomicOnlyModel(BagClassifier):
         self.encoder = GenomicEncoder(genomic_in, cfg.genomic_hidden, cfg.genomic_dim, cfg.dropout)
         self.head = nn.Linear(cfg.genomic_dim, n_classes)
 
-    def forward(self, features: Tensor | None, expression: Tensor | None) -> ModelOutput:
+    def forward_packed(self, features: Tensor | None, expression: Tensor | None, mask: Tensor | None) -> ModelOutput:
         return ModelOutput(logits=self.head(self.encoder(self.genome(expression))))
 
 
@@ -87,8 +104,8 @@ class ImageOnlyModel(BagClassifier):
         self.pool = GatedAttentionPool(feature_dim, cfg.mil_attention_dim)
         self.head = ClassifierHead(feature_dim, n_classes, cfg.mil_hidden, cfg.dropout)
 
-    def forward(self, features: Tensor | None, expression: Tensor | None) -> ModelOutput:
-        pooled, attention = self.pool(self.tiles(features))
+    def forward_packed(self, features: Tensor | None, expression: Tensor | None, mask: Tensor | None) -> ModelOutput:
+        pooled, attention = self.pool(self.tiles(features, mask), mask)
         return ModelOutput(logits=self.head(pooled), attention=attention)
 
 
@@ -121,16 +138,20 @@ class FusionModel(BagClassifier):
         self.pool = GatedAttentionPool(feature_dim, cfg.mil_attention_dim)
         self.head = ClassifierHead(feature_dim, n_classes, cfg.mil_hidden, cfg.dropout)
 
-    def forward(self, features: Tensor | None, expression: Tensor | None) -> ModelOutput:
+    def forward_packed(self, features: Tensor | None, expression: Tensor | None, mask: Tensor | None) -> ModelOutput:
         embedding = self.encoder(self.genome(expression))
-        fused = self.cross_attention(self.tiles(features), self.tokens(embedding), embedding)
-        pooled, attention = self.pool(fused.fused)
+        fused = self.cross_attention(self.tiles(features, mask), self.tokens(embedding), embedding, mask)
+        pooled, attention = self.pool(fused.fused, mask)
         return ModelOutput(
             logits=self.head(pooled),
             attention=attention,
             genomic_to_image=fused.genomic_to_image,
             image_to_genomic=fused.image_to_genomic,
         )
+
+
+def _batch_of_one(x: Tensor | None) -> Tensor | None:
+    return None if x is None else x.unsqueeze(0)
 
 
 def build_model(

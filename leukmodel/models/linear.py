@@ -19,11 +19,11 @@ class LinearClassifier(BagClassifier):
 
     head: nn.Linear
 
-    def inputs(self, features: Tensor | None, expression: Tensor | None) -> Tensor:
+    def inputs(self, features: Tensor | None, expression: Tensor | None, mask: Tensor | None = None) -> Tensor:
         raise NotImplementedError
 
-    def forward(self, features: Tensor | None, expression: Tensor | None) -> ModelOutput:
-        return ModelOutput(logits=self.head(self.inputs(features, expression)))
+    def forward_packed(self, features: Tensor | None, expression: Tensor | None, mask: Tensor | None) -> ModelOutput:
+        return ModelOutput(logits=self.head(self.inputs(features, expression, mask)))
 
 
 class LinearGenomicModel(LinearClassifier):
@@ -37,7 +37,7 @@ class LinearGenomicModel(LinearClassifier):
         super().__init__(n_classes, genomic_input=genomic_input)
         self.head = nn.Linear(genomic_in, n_classes)
 
-    def inputs(self, features: Tensor | None, expression: Tensor | None) -> Tensor:
+    def inputs(self, features: Tensor | None, expression: Tensor | None, mask: Tensor | None = None) -> Tensor:
         return self.genome(expression)
 
 
@@ -53,5 +53,10 @@ class LinearImageModel(LinearClassifier):
         self.tile_norm = FeatureStandardizer(feature_dim)
         self.head = nn.Linear(feature_dim, n_classes)
 
-    def inputs(self, features: Tensor | None, expression: Tensor | None) -> Tensor:
-        return self.tiles(features).mean(dim=-2)
+    def inputs(self, features: Tensor | None, expression: Tensor | None, mask: Tensor | None = None) -> Tensor:
+        """The mean standardised tile feature of each bag (over its real tiles in a packed batch)."""
+        tiles = self.tiles(features, mask)
+        if mask is None:
+            return tiles.mean(dim=-2)
+        weights = mask.to(tiles.dtype).unsqueeze(-1)
+        return (tiles * weights).sum(dim=-2) / weights.sum(dim=-2)

@@ -10,7 +10,8 @@ class GatedAttentionPool(nn.Module):
 
     Returns the pooled bag feature z (D,) and the attention weights a (N,), which sum to 1. The scoring layer
     ``w`` starts at zero, so attention starts uniform and any preference for a tile is learned, not an accident
-    of the initialisation.
+    of the initialisation. A packed batch (B, N, D) comes with a tile ``mask`` (B, N), ``True`` for real tiles:
+    padded tiles get exactly zero attention, so each bag pools as it would alone.
     """
 
     def __init__(self, feature_dim: int, attention_dim: int = 256):
@@ -21,10 +22,12 @@ class GatedAttentionPool(nn.Module):
         nn.init.zeros_(self.score.weight)
         nn.init.zeros_(self.score.bias)
 
-    def forward(self, features: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, features: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
         scores = self.score(self.value(features) * self.gate(features)).squeeze(-1)
-        attention = scores.softmax(dim=0)
-        return attention @ features, attention
+        if mask is not None:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        attention = scores.softmax(dim=-1)
+        return (attention.unsqueeze(-2) @ features).squeeze(-2), attention
 
 
 class ClassifierHead(nn.Module):

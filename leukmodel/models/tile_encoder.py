@@ -6,7 +6,7 @@ from torch import Tensor, nn
 
 
 class Layer4Encoder(nn.Module):
-    """Cached layer3 maps (N, C3, h, w) -> layer4 -> global average pool -> (N, D).
+    """Cached layer3 maps (..., C3, h, w) -> layer4 -> global average pool -> (..., D).
 
     Batch-norm layers keep their pretrained running statistics (they stay in eval mode even while the model
     trains): a bag of tiles from one sample is too small and too homogeneous a batch to estimate them.
@@ -25,4 +25,5 @@ class Layer4Encoder(nn.Module):
 
     def forward(self, maps: Tensor) -> Tensor:
         weight = next(self.layer4.parameters())
-        return self.layer4(maps.to(weight.dtype)).mean(dim=(2, 3))
+        pooled = self.layer4(maps.flatten(0, -4).to(weight.dtype)).mean(dim=(2, 3))
+        return pooled.unflatten(0, maps.shape[:-3])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import torch
 from sklearn.preprocessing import StandardScaler
@@ -23,9 +25,12 @@ class FeatureStandardizer(nn.Module):
         self.register_buffer("scale", torch.ones(feature_dim))
 
     @torch.no_grad()
-    def fit(self, features: Tensor) -> FeatureStandardizer:
-        """Fit on (M, D) training tile features (all tiles of the training bags)."""
-        scaler = StandardScaler().fit(features.detach().float().cpu().numpy())
+    def fit(self, features: Tensor | Iterable[Tensor]) -> FeatureStandardizer:
+        """Fit on (M, D) training tile features (all tiles of the training bags), or on chunks of them (streamed:
+        only one chunk is in memory at a time)."""
+        scaler = StandardScaler()
+        for chunk in [features] if isinstance(features, Tensor) else features:
+            scaler.partial_fit(chunk.detach().float().cpu().numpy())
         self.mean.copy_(torch.from_numpy(scaler.mean_.astype(np.float32)))
         self.scale.copy_(torch.from_numpy(scaler.scale_.astype(np.float32)))
         return self

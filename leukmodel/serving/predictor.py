@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
 
@@ -19,11 +20,12 @@ from leukmodel.features.device import bf16_supported
 from leukmodel.features.extractor import FeatureExtractor
 from leukmodel.models.fusion import BagClassifier
 from leukmodel.preprocessing import NoForegroundError, tile_image
-from leukmodel.serving.expression import align_expression, training_means
+from leukmodel.serving.expression import AlignedExpression, align_expression, training_means
 from leukmodel.serving.inputs import ImageInput, SampleInput
 from leukmodel.serving.prediction import EncodedBag, Prediction
 from leukmodel.serving.spec import BACKBONE_KEY, SPEC_KEY, ServingSpec
 from leukmodel.training.bundle import ModelBundle
+from leukmodel.training.packing import pack, prediction_batches
 
 
 class Predictor:
@@ -95,6 +97,42 @@ class Predictor:
             ExpressionError: the expression does not fit the model's genes (see
                 :func:`~leukmodel.serving.expression.align_expression`).
         """
+        return self.predict_many([sample], impute_missing=impute_missing)[0]
+
+    def predict_many(self, samples: Sequence[SampleInput], *, impute_missing: bool = False) -> list[Prediction]:
+        """Predict each sample with the model its modalities allow; the samples of one model run as packed batches
+        (:func:`~leukmodel.training.packing.prediction_batches`), each one's model time its share of its batch.
+
+        Raises:
+            as :meth:`predict`, for the first sample that fails.
+        """
+        inputs = [self._inputs(sample, impute_missing) for sample in samples]
+        predictions: list[Prediction | None] = [None] * len(inputs)
+        for name, model in self.models.items():
+            group = [k for k, x in enumerate(inputs) if x.model == name]
+            sizes = [() if inputs[k].bag is None else inputs[k].bag.features.shape for k in group]
+            for part in prediction_batches(sizes):
+                chosen = [inputs[k] for k in group[part]]
+                start = time.perf_counter()
+                batch = pack(
+                    [None if x.bag is None else torch.from_numpy(x.bag.features) for x in chosen],
+                    [None if x.aligned is None else torch.from_numpy(x.aligned.values) for x in chosen],
+                    None,
+                    self.device,
+                )
+                with torch.inference_mode():
+                    output = model.forward_packed(batch.features, batch.expression, batch.mask)
+                    probabilities = output.logits.float().softmax(-1).cpu().numpy()
+                    attention = None if output.attention is None else output.attention.float().cpu().numpy()
+                share = (time.perf_counter() - start) / len(chosen)
+                for j, (k, x) in enumerate(zip(group[part], chosen, strict=True)):
+                    x.seconds["model"] = share
+                    tiles = np.zeros(0, np.float32) if attention is None else attention[j, : len(x.bag.features)]
+                    predictions[k] = self._prediction(x, probabilities[j], tiles)
+        return predictions
+
+    def _inputs(self, sample: SampleInput, impute_missing: bool) -> _ModelInputs:
+        """Route the sample, encode its images and align its expression."""
         row = sample.sample_id
         name, missing = _route(sample)
         if name not in self.models:
@@ -104,14 +142,11 @@ class Predictor:
                 expected="both modalities" if name != "fusion" else "a model logged with its fusion model",
             )
         bundle, model = self.bundles[name], self.models[name]
-        seconds: dict[str, float] = {}
-        bag = features = expression = aligned = None
-        imputed: list[str] = []
+        inputs = _ModelInputs(row, name, missing)
         if model.uses_images:
-            bag = self.encode(sample.images, row=row, seconds=seconds)
-            features = torch.from_numpy(bag.features).to(self.device)
+            inputs.bag = self.encode(sample.images, row=row, seconds=inputs.seconds)
         if model.uses_expression:
-            aligned = align_expression(
+            inputs.aligned = align_expression(
                 sample.expression,
                 bundle.genes,
                 means=training_means(bundle.genomic_transform),
@@ -120,27 +155,22 @@ class Predictor:
                 row=row,
                 cohort=f"cohort '{self.spec.cohort}'",
             )
-            imputed = aligned.imputed
-            expression = torch.from_numpy(aligned.values).to(self.device)
-        start = time.perf_counter()
-        with torch.inference_mode():
-            output = model(features, expression)
-            probabilities = output.logits.float().softmax(-1).cpu().numpy()
-            attention = np.zeros(0, np.float32) if output.attention is None else output.attention.float().cpu().numpy()
-        seconds["model"] = time.perf_counter() - start
+        return inputs
+
+    def _prediction(self, inputs: _ModelInputs, probabilities: np.ndarray, attention: np.ndarray) -> Prediction:
         return Prediction(
-            sample_id=row,
-            model=name,
-            missing_modality=missing,
+            sample_id=inputs.sample_id,
+            model=inputs.model,
+            missing_modality=inputs.missing,
             classes=tuple(self.spec.classes),
             probabilities=probabilities,
             attention=attention,
-            bag=bag,
-            expression=None if aligned is None else aligned.values,
-            imputed_genes=imputed,
+            bag=inputs.bag,
+            expression=None if inputs.aligned is None else inputs.aligned.values,
+            imputed_genes=[] if inputs.aligned is None else inputs.aligned.imputed,
             tags=dict(self.spec.tags),
-            precision=self.precision if bag is not None else None,
-            seconds=seconds,
+            precision=self.precision if inputs.bag is not None else None,
+            seconds=inputs.seconds,
         )
 
     def encode(
@@ -186,6 +216,18 @@ class Predictor:
             images=tuple(image.name for image in images),
             skipped=skipped,
         )
+
+
+@dataclass
+class _ModelInputs:
+    """What the model of one sample reads: its encoded bag and/or aligned expression."""
+
+    sample_id: str
+    model: ModelName
+    missing: str | None
+    bag: EncodedBag | None = None
+    aligned: AlignedExpression | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 def _route(sample: SampleInput) -> tuple[ModelName, str | None]:

@@ -50,7 +50,7 @@ class LeukPyfunc(mlflow.pyfunc.PythonModel):
         impute = bool(params.get("impute_missing", False))
         try:
             samples = samples_from_frame(frame)
-            return [self.predictor.predict(s, impute_missing=impute).to_record(top_tiles) for s in samples]
+            return [p.to_record(top_tiles) for p in self.predictor.predict_many(samples, impute_missing=impute)]
         except LeukInputError as exc:
             raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from exc
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -28,7 +28,9 @@ from leukmodel.models.tile_encoder import Layer4Encoder
 from leukmodel.models.tile_norm import FeatureStandardizer
 from leukmodel.training.early_stopping import EarlyStopping
 from leukmodel.training.linear import fit_linear
+from leukmodel.training.packing import pack, prediction_batches
 from leukmodel.training.plan import USES_EXPRESSION, USES_IMAGES, check_modalities
+from leukmodel.training.precision import autocast, autocast_dtype, grad_scaler
 from leukmodel.training.seeding import seed_everything, torch_threads, trial_seed
 from leukmodel.training.splits import make_folds
 
@@ -125,7 +127,7 @@ def run_trial(
     trained = train_model(model_name, cohort, bags, config, fold.train, fold.val, seed, on_epoch)
     test = prepare_items(cohort, bags, fold.test, model_name)
     with torch_threads(config.training.num_threads):
-        prob, seconds = predict(trained.model, test, device)
+        prob, seconds = predict(trained.model, test, device, autocast_dtype(config.training.precision, device))
     logger.info(
         "%s fold %d: best epoch %d of %d, %.1f s",
         model_name,
@@ -263,17 +265,25 @@ def layer4_encoder(config: Config, pretrained: bool) -> tuple[Layer4Encoder, int
 
 def fit_standardizers(model: BagClassifier, items: Sequence[BagItem], device: torch.device) -> None:
     """Fit the model's tile standardisation on every tile of the training bags ``items`` (after the tile encoder,
-    as it is before training) and its genomic standardisation on their transformed expression."""
+    as it is before training; streamed in prediction-sized chunks so memory stays bounded) and its genomic
+    standardisation on their transformed expression."""
     model.eval()
-    with torch.inference_mode():
-        if isinstance(getattr(model, "tile_norm", None), FeatureStandardizer):
-            encoded = torch.cat([model.encode_tiles(_to(item.features, device)).float().cpu() for item in items])
-            model.tile_norm.fit(encoded)
-        if isinstance(model.genomic_norm, FeatureStandardizer):
+    if isinstance(getattr(model, "tile_norm", None), FeatureStandardizer):
+        sizes = [tuple(item.features.shape) for item in items]
+
+        def encoded() -> Iterator[Tensor]:
+            for part in prediction_batches(sizes):
+                with torch.inference_mode():
+                    tiles = torch.cat([_to(item.features, device) for item in items[part]])
+                    yield model.encode_tiles(tiles).float().cpu()
+
+        model.tile_norm.fit(encoded())
+    if isinstance(model.genomic_norm, FeatureStandardizer):
+        with torch.inference_mode():
             projected = torch.stack(
                 [model.project_genome(_to(item.expression, device)).float().cpu() for item in items]
             )
-            model.genomic_norm.fit(projected)
+        model.genomic_norm.fit(projected)
 
 
 def prepare_items(
@@ -300,7 +310,7 @@ def prepare_items(
                 raise CohortError(
                     f"sample '{sid}' has no feature bag", expected="a bag for every sample (run featurize first)"
                 )
-            features = torch.tensor(np.asarray(bags[sid].features))
+            features = torch.as_tensor(np.asarray(bags[sid].features))
             if features.shape[0] == 0:
                 raise CohortError("the sample's bag has no tiles", row=sid, expected="at least one foreground tile")
         if USES_EXPRESSION[model_name]:
@@ -318,33 +328,41 @@ def fit(
     rng: np.random.Generator,
     on_epoch: EpochCallback | None = None,
 ) -> tuple[list[dict[str, float]], int]:
-    """AdamW, one bag per step, at most ``max_tiles_per_bag`` tiles drawn per bag and epoch.
+    """AdamW on ``bags_per_step`` packed bags per step, at most ``max_tiles_per_bag`` tiles drawn per bag and epoch.
 
-    Early stopping on validation macro AUC (:class:`EarlyStopping`: AUCs within ``auc_tolerance`` of the best
-    are ties, decided by the validation loss); the best epoch's weights are restored into ``model``. Without
-    ``val``, all ``max_epochs`` epochs run and the last weights stay. Returns the per-epoch history and the best
-    epoch.
+    The learning rate is ``lr * sqrt(bags_per_step)`` (the square-root rule for Adam: one step on the mean of B
+    bag losses has 1/sqrt(B) of the gradient noise of one bag, and an epoch has 1/B of the steps). Early stopping
+    on validation macro AUC (:class:`EarlyStopping`: AUCs within ``auc_tolerance`` of the best are ties, decided
+    by the validation loss); the best epoch's weights are restored into ``model``. Without ``val``, all
+    ``max_epochs`` epochs run and the last weights stay. Returns the per-epoch history and the best epoch.
     """
     tcfg = config.training
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=tcfg.lr, weight_decay=tcfg.weight_decay, fused=True)
+    lr = tcfg.lr * tcfg.bags_per_step**0.5
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=tcfg.weight_decay, fused=True)
+    dtype = autocast_dtype(tcfg.precision, device)
+    scaler = grad_scaler(device, dtype)
     history: list[dict[str, float]] = []
     stopping = EarlyStopping(tcfg.patience, tcfg.auc_tolerance, tcfg.loss_min_delta)
     best_state = copy.deepcopy(model.state_dict())
     for epoch in range(tcfg.max_epochs):
         model.train()
-        losses = []
-        for i in rng.permutation(len(train)):
-            item = train[i]
-            features = _draw_tiles(item.features, tcfg.max_tiles_per_bag, rng)
-            output = model(_to(features, device), _to(item.expression, device))
-            loss = mil_loss(output, torch.tensor(item.label, device=device), tcfg.kl_lambda)
+        order = rng.permutation(len(train))
+        loss_sum = 0.0
+        for start in range(0, len(order), tcfg.bags_per_step):
+            chosen = [train[i] for i in order[start : start + tcfg.bags_per_step]]
+            features = [_draw_tiles(item.features, tcfg.max_tiles_per_bag, rng) for item in chosen]
+            batch = pack(features, [item.expression for item in chosen], [item.label for item in chosen], device)
+            with autocast(device, dtype):
+                output = model.forward_packed(batch.features, batch.expression, batch.mask)
+                loss = mil_loss(output, batch.labels, tcfg.kl_lambda, batch.mask)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
-        prob, _ = predict(model, val, device)
-        record = {"epoch": float(epoch), "train_loss": float(np.mean(losses))}
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            loss_sum += loss.item() * len(batch)
+        prob, _ = predict(model, val, device, dtype)
+        record = {"epoch": float(epoch), "train_loss": loss_sum / max(len(train), 1)}
         record.update(_validation(prob, val, model.n_classes))
         history.append(record)
         if on_epoch is not None:
@@ -362,20 +380,27 @@ def fit(
 
 
 @torch.inference_mode()
-def predict(model: BagClassifier, items: Sequence[BagItem], device: torch.device) -> tuple[np.ndarray, float]:
-    """Class probabilities (n, C) on all tiles of each bag, and the mean seconds per bag."""
+def predict(
+    model: BagClassifier, items: Sequence[BagItem], device: torch.device, dtype: torch.dtype | None = None
+) -> tuple[np.ndarray, float]:
+    """Class probabilities (n, C) on all tiles of each bag, in packed batches (:func:`prediction_batches`) under
+    autocast to ``dtype`` (``None``: fp32), and the mean seconds per bag."""
     model.eval()
+    if not items:
+        return np.zeros((0, 0)), 0.0
     probs, seconds = [], 0.0
-    for item in items:
+    sizes = [() if item.features is None else tuple(item.features.shape) for item in items]
+    for part in prediction_batches(sizes):
+        chosen = items[part]
         start = time.perf_counter()
-        logits = model(_to(item.features, device), _to(item.expression, device)).logits
-        probs.append(logits.softmax(-1).float().cpu().numpy())
+        batch = pack([i.features for i in chosen], [i.expression for i in chosen], [i.label for i in chosen], device)
+        with autocast(device, dtype):
+            logits = model.forward_packed(batch.features, batch.expression, batch.mask).logits
+        probs.append(logits.float().softmax(-1).cpu().numpy())
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         seconds += time.perf_counter() - start
-    if not probs:
-        return np.zeros((0, 0)), 0.0
-    return np.stack(probs), seconds / len(items)
+    return np.concatenate(probs), seconds / len(items)
 
 
 def predictions_frame(

@@ -1,0 +1,209 @@
+"""Cross-validation at C-NMC scale on cached features: one bag per step vs packed bags, load time and peak RSS.
+
+A cohort the size of C-NMC's training folds is written at the feature level: ``--bags`` bags (10,661) of
+``--tiles`` tiles (9: a 450 px image tiled at 224 px with 50% overlap) of 2048-d features, with a planted class
+signal in the features and in an expression profile per bag. The features go into the real feature cache (one
+HDF5 entry per image, keyed by the image file's SHA-256, as ``leukmodel featurize`` writes them), so
+``load_bags`` is timed as a run would read them. Then, per model (fusion, image-only, genomic-only), on the
+training part of fold 0:
+
+- the set-up of a trial (genomic transform, tensors, tile standardisation) at full size;
+- training time per bag at ``bags_per_step`` 1 and at each of ``--batch-sizes``, through the real ``fit`` loop
+  (one epoch), on a subset of the training bags (``--subset-b1`` bags for B = 1, ``--subset`` for B > 1) and
+  extrapolated per bag to the whole training part (said so in the output);
+- one validation pass over the whole validation part (packed, as every epoch does it).
+
+The best B is the one with the lowest total epoch time of the three models. Projected 5-fold x 3-model CV wall
+time = 5 x sum over models of (set-up + ``--epochs`` x epoch + test prediction), one trial at a time on one
+thread (``--device cuda`` trains on the GPU, ``--precision`` sets ``training.precision``). Peak RSS is the
+process's high-water mark (``ru_maxrss``) over all of it. Last line
+``ratio_vs_per_bag=X projected_cv_min=Y peak_rss_gb=Z`` (goals: ratio >= 10, projected <= 20 min, peak RSS
+<= 2 GB).
+
+    python benchmarks/cv_scale.py [--bags 10661] [--epochs 25] [--batch-sizes 16,64,256] [--workdir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from leukmodel.config import config_from_dict
+from leukmodel.data.cohort import Cohort, Sample
+from leukmodel.device import resolve_device
+from leukmodel.features import load_bags
+from leukmodel.features.backbone import load_backbone
+from leukmodel.features.cache import FeatureCache, cache_settings, file_sha256
+from leukmodel.features.device import resolve_precision
+from leukmodel.genomics.transform import GenomicTransform
+from leukmodel.models.fusion import MODEL_NAMES
+from leukmodel.training.precision import autocast_dtype
+from leukmodel.training.seeding import seed_everything
+from leukmodel.training.splits import make_folds
+from leukmodel.training.trainer import USES_EXPRESSION, USES_IMAGES, fit, fit_tile_norm, make_model, predict
+from leukmodel.training.trainer import prepare_items as items_of
+
+CLASSES = ("ALL", "HEM")
+FOLDS = 5
+
+
+def peak_rss_gb() -> float:
+    """The process's peak resident set size (Linux reports kilobytes)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def write_cohort(root: Path, n_bags: int, n_tiles: int, dim: int, n_genes: int, config) -> Cohort:
+    """``n_bags`` one-image samples (10 per patient) with cached features, and their expression profiles."""
+    rng = np.random.default_rng(0)
+    images = root / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    _, info = load_backbone(config.backbone)
+    precision = resolve_precision(config.features.precision, resolve_device(config.features.device))
+    cache = FeatureCache(config.features.cache_dir, cache_settings(config.tiles, info, precision))
+    cache.prepare()
+    labels = rng.integers(0, len(CLASSES), n_bags)
+    direction = rng.normal(size=dim).astype(np.float32)
+    coords = np.array([[x, y] for y in (0, 112, 224) for x in (0, 112, 224)][:n_tiles], np.int64)
+    samples, profiles = [], []
+    for k in range(n_bags):
+        path = images / f"bag{k:05d}.bmp"  # stands in for the image: the cache is keyed by its bytes
+        if not path.is_file():
+            path.write_bytes(f"cv-scale image {k}".encode())
+        features = rng.normal(size=(n_tiles, dim)).astype(np.float32)
+        features[: n_tiles // 3] += 0.5 * (2 * labels[k] - 1) * direction  # a third of the tiles carry the class
+        digest = file_sha256(path)
+        if not cache.path(digest, "pooled").is_file():
+            cache.write(digest, "pooled", features, coords, {"image": path.name})
+        profile = rng.lognormal(3.0, 1.0, n_genes)
+        profile[:20] *= 2.0 if labels[k] else 0.5
+        profiles.append(profile)
+        patient = f"P{k // 10:04d}"
+        samples.append(Sample(f"S{k:05d}", patient, CLASSES[labels[k]], (path,), f"S{k:05d}"))
+    genes = [f"G{g:04d}" for g in range(n_genes)]
+    expression = pd.DataFrame(np.array(profiles, np.float32), index=[s.sample_id for s in samples], columns=genes)
+    return Cohort("cv-scale", samples, CLASSES, expression, synthetic=True)
+
+
+def epoch_seconds(name, cohort, bags, config, train_ids, val_ids, subset, batch_size, device) -> float:
+    """Seconds of one training epoch per training bag at ``bags_per_step = batch_size`` (through ``fit``)."""
+    config = config.model_copy(deep=True)
+    config.training.bags_per_step = batch_size
+    config.training.max_epochs = 1
+    transform = None
+    if USES_EXPRESSION[name]:
+        transform = GenomicTransform(config.genomic.log_transform, config.genomic.n_components)
+        transform.fit(cohort.expression.loc[list(train_ids[:2000])])
+    train = items_of(cohort, bags, train_ids[:subset], name)
+    val = items_of(cohort, bags, val_ids[:64], name)
+    model, _ = make_model(name, cohort, train, config, transform)
+    model.to(device)
+    if USES_IMAGES[name]:
+        fit_tile_norm(model, train, device)
+    dtype = autocast_dtype(config.training.precision, device)
+    _, val_seconds = predict(model, val, device, dtype)
+    start = time.perf_counter()
+    fit(model, train, val, config, device, seed_everything(0))
+    return (time.perf_counter() - start - val_seconds * len(val)) / len(train)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bags", type=int, default=10_661)
+    parser.add_argument("--tiles", type=int, default=9)
+    parser.add_argument("--dim", type=int, default=2048)
+    parser.add_argument("--genes", type=int, default=1000)
+    parser.add_argument("--epochs", type=int, default=25, help="epochs per trial in the projection")
+    parser.add_argument("--batch-sizes", default="16,64,256")
+    parser.add_argument("--subset-b1", type=int, default=256, help="training bags timed at B = 1")
+    parser.add_argument("--subset", type=int, default=2048, help="training bags timed at B > 1")
+    parser.add_argument("--device", default="cpu", help="training.device (cpu, cuda, auto)")
+    parser.add_argument("--precision", default="fp32", help="training.precision (fp32, auto, bf16, fp16)")
+    parser.add_argument("--workdir", type=Path, help="keep the cohort and cache here (default: a temporary folder)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = args.workdir or Path(tmp)
+        values = {
+            "name": "cv-scale",
+            "data": {"images": {"format": "folder", "root": str(root / "images")}},
+            "backbone": {"arch": "resnet50", "weights": "none"},
+            "features": {"cache_dir": str(root / "feature-cache"), "device": "cpu"},
+            "training": {"device": args.device, "precision": args.precision},
+        }
+        config = config_from_dict(values)
+        start = time.perf_counter()
+        cohort = write_cohort(root, args.bags, args.tiles, args.dim, args.genes, config)
+        print(
+            f"wrote {args.bags} bags of {args.tiles} x {args.dim} features to the cache: "
+            f"{time.perf_counter() - start:.0f} s"
+        )
+        start = time.perf_counter()
+        bags = load_bags(cohort, config)
+        load_s = time.perf_counter() - start
+        print(f"load_bags: {load_s:.1f} s, peak RSS {peak_rss_gb():.2f} GB", flush=True)
+        device = resolve_device(config.training.device, field="training.device")
+        dtype = autocast_dtype(config.training.precision, device)
+        fold = make_folds(cohort, FOLDS, config.cv.val_fraction, config.seed)[0]
+        train_ids, val_ids, test_ids = list(fold.train), list(fold.val), list(fold.test)
+        print(f"fold 0: {len(train_ids)} training, {len(val_ids)} validation, {len(test_ids)} test bags")
+        sizes = [1, *(int(b) for b in args.batch_sizes.split(","))]
+        per_bag: dict[tuple[str, int], float] = {}
+        setup: dict[str, float] = {}
+        val_s: dict[str, float] = {}
+        test_s: dict[str, float] = {}
+        for name in MODEL_NAMES:
+            start = time.perf_counter()
+            transform = None
+            if USES_EXPRESSION[name]:
+                transform = GenomicTransform(config.genomic.log_transform, config.genomic.n_components)
+                transform.fit(cohort.expression.loc[train_ids])
+            train = items_of(cohort, bags, train_ids, name)
+            model, _ = make_model(name, cohort, train, config, transform)
+            model.to(device)
+            if USES_IMAGES[name]:
+                fit_tile_norm(model, train, device)
+            setup[name] = time.perf_counter() - start
+            _, seconds = predict(model, items_of(cohort, bags, val_ids, name), device, dtype)
+            val_s[name] = seconds * len(val_ids)
+            test_s[name] = seconds * len(test_ids)
+            del train, model
+            for b in sizes:
+                subset = args.subset_b1 if b == 1 else args.subset
+                per_bag[name, b] = epoch_seconds(name, cohort, bags, config, train_ids, val_ids, subset, b, device)
+                print(
+                    f"{name:8s} B={b:<4d} {1e3 * per_bag[name, b]:7.2f} ms per training bag "
+                    f"(timed on {min(subset, len(train_ids))} bags, extrapolated to {len(train_ids)}); "
+                    f"set-up {setup[name]:.1f} s, validation pass {val_s[name]:.1f} s; peak RSS {peak_rss_gb():.2f} GB",
+                    flush=True,
+                )
+
+        def epoch(name: str, b: int) -> float:
+            return per_bag[name, b] * len(train_ids) + val_s[name]
+
+        totals = {b: sum(epoch(name, b) for name in MODEL_NAMES) for b in sizes}
+        best = min(sizes[1:], key=totals.__getitem__)
+        ratio = totals[1] / totals[best]
+        trial = {b: sum(setup[n] + args.epochs * epoch(n, b) + test_s[n] for n in MODEL_NAMES) for b in (1, best)}
+        projected = {b: FOLDS * trial[b] / 60 for b in trial}
+        for b in sizes:
+            parts = ", ".join(f"{n} {epoch(n, b):.0f} s" for n in MODEL_NAMES)
+            print(f"B={b:<4d} epoch of the 3 models on {len(train_ids)} bags: {totals[b]:.0f} s ({parts})")
+        print(f"best B = {best}: {ratio:.1f}x faster per epoch than one bag per step")
+        print(
+            f"projected {FOLDS}-fold x 3-model CV at {args.epochs} epochs, one trial at a time, one thread, {device}: "
+            f"B=1 {projected[1]:.0f} min, B={best} {projected[best]:.0f} min (load_bags {load_s:.0f} s once)"
+        )
+        print(f"goals: ratio >= 10, projected <= 20 min, peak RSS <= 2 GB; python {sys.version.split()[0]}")
+        print(f"ratio_vs_per_bag={ratio:.1f} projected_cv_min={projected[best]:.1f} peak_rss_gb={peak_rss_gb():.2f}")
+
+
+if __name__ == "__main__":
+    main()
