@@ -17,7 +17,7 @@ from leukmodel.tracking.setup import registered_model_name
 from tasks.data import generate_synthetic, ingest
 from tasks.explain import explain_run
 from tasks.features import featurize_cohort
-from tasks.register import finish, register
+from tasks.register import register
 from tasks.training import cross_validate, train_final_models
 
 
@@ -55,5 +55,4 @@ def pipeline(config: Config | str) -> PipelineResult:
         explain_run(cohort, config, cv)
         bundles = train_final_models(cohort, config, cv)
     registration = register(bundles, config, cv, backbone)
-    finish(cv)
     return PipelineResult(cv.run_id, cv.tracking_uri, registration, cohort.samples[0])

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import mlflow
+from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 
 from leukmodel.config import Config
@@ -44,6 +45,19 @@ def using_tracking_uri(uri: str) -> Iterator[None]:
         yield
     finally:
         mlflow.set_tracking_uri(saved)  # None unsets the variable and MLflow's own setting
+
+
+@contextmanager
+def resumed_run(uri: str, run_id: str) -> Iterator[None]:
+    """The run ``run_id`` of ``uri`` as MLflow's active run for the block (``mlflow.pyfunc.log_model`` logs to it),
+    left RUNNING afterwards: ``with mlflow.start_run(run_id=...)`` would mark it FINISHED on leaving the block.
+    """
+    with using_tracking_uri(uri):
+        mlflow.start_run(run_id=run_id)
+        try:
+            yield
+        finally:
+            mlflow.end_run(RunStatus.to_string(RunStatus.RUNNING))
 
 
 def experiment_name(config: Config) -> str:
