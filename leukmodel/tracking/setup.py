@@ -10,7 +10,11 @@ from pathlib import Path
 import mlflow
 from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
+from mlflow.tracking.context.registry import resolve_tags
+from mlflow.utils.git_utils import get_git_commit
+from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT
 
+import leukmodel
 from leukmodel.config import Config
 
 SQLITE = "sqlite:///"
@@ -58,6 +62,21 @@ def resumed_run(uri: str, run_id: str) -> Iterator[None]:
             yield
         finally:
             mlflow.end_run(RunStatus.to_string(RunStatus.RUNNING))
+
+
+def context_tags(tags: dict[str, str]) -> dict[str, str]:
+    """``tags`` with MLflow's context tags, which ``MlflowClient.create_run`` does not add by itself (the fluent
+    ``mlflow.start_run`` does): ``mlflow.user``, ``mlflow.source.name`` / ``type`` and ``mlflow.source.git.commit``.
+
+    MLflow finds the commit from the main script, which is no leukmodel file when a Prefect worker, Ray or pytest
+    runs the code; the commit of the leukmodel source tree is then recorded (none for an installed wheel).
+    """
+    resolved = resolve_tags(tags)
+    if MLFLOW_GIT_COMMIT not in resolved:
+        commit = get_git_commit(Path(leukmodel.__file__).parent)
+        if commit:
+            resolved[MLFLOW_GIT_COMMIT] = commit
+    return resolved
 
 
 def experiment_name(config: Config) -> str:
