@@ -14,6 +14,7 @@ from prefect.client.schemas.filters import (
     LogFilter,
     LogFilterFlowRunId,
 )
+from prefect.client.schemas.objects import TaskRun
 
 
 async def flow_run_tree(client: PrefectClient, root: UUID) -> list[UUID]:
@@ -28,11 +29,16 @@ async def flow_run_tree(client: PrefectClient, root: UUID) -> list[UUID]:
     return found
 
 
-async def task_states(client: PrefectClient, root: UUID) -> dict[str, str]:
-    """Task name (without the run suffix) -> state name, over the flow run and its subflows."""
+async def task_runs(client: PrefectClient, root: UUID) -> dict[str, TaskRun]:
+    """Task name (without the run suffix) -> task run, over the flow run and its subflows."""
     ids = await flow_run_tree(client, root)
     runs = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)))
-    return {run.name.rsplit("-", 1)[0]: run.state.name for run in runs}
+    return {run.name.rsplit("-", 1)[0]: run for run in runs}
+
+
+async def task_states(client: PrefectClient, root: UUID) -> dict[str, str]:
+    """Task name (without the run suffix) -> state name, over the flow run and its subflows."""
+    return {name: run.state.name for name, run in (await task_runs(client, root)).items()}
 
 
 async def log_lines(client: PrefectClient, root: UUID) -> list[tuple[str, str]]:

@@ -9,8 +9,9 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 from prefect.client.orchestration import get_client
-from prefect_runs import artifacts, subflow_names, task_states
+from prefect_runs import artifacts, subflow_names, task_runs, task_states
 
+from flows.ingest import ingest
 from flows.pipeline import pipeline
 
 
@@ -124,3 +125,12 @@ def test_each_step_is_a_subflow_and_the_ui_gets_tables_and_mlflow_links(first_ru
     assert f"mlflow ui --backend-store-uri {result.tracking_uri}" in links, "a database URI: the command to browse it"
     report = found[f"{name}-report"][1]
     assert "file://" not in report and "report/report.html" in report
+
+
+def test_bad_input_fails_at_once_and_is_not_retried(tiny, tmp_path, prefect_api):
+    config = tiny(output_dir=str(tmp_path / "out"))
+    config.data.images.root = tmp_path / "no-such-folder"
+    state = ingest(config, return_state=True)
+    assert state.is_failed()
+    read = read_api(task_runs, state.state_details.flow_run_id)["read_cohort"]
+    assert read.state.name == "Failed" and read.run_count == 1, "a CohortError/ConfigError is not retried"
