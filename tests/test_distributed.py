@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -55,9 +56,13 @@ def test_featurize_shards_fill_one_cache_and_a_warm_run_computes_nothing(tiny, t
     assert sum(len(b) for b in bags.values()) == cold.tiles
 
 
-def trial_results(experiment: Path) -> dict[str, int]:
-    """The trials' result checkpoints (by trial folder) and their modification times."""
-    return {str(p.relative_to(experiment)): p.stat().st_mtime_ns for p in experiment.rglob("trial_result.pkl")}
+def trial_results(experiment: Path) -> dict[str, str]:
+    """The trials' result checkpoints (by trial folder) and the SHA-256 of their bytes (Tune may copy a restored
+    checkpoint again; a trial trained again would hold another result, if only its training time)."""
+    return {
+        str(p.relative_to(experiment)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in experiment.rglob("trial_result.pkl")
+    }
 
 
 def finished_trials(client: MlflowClient, experiment: str) -> dict[tuple[str, str], list[str]]:

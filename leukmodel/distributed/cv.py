@@ -84,6 +84,9 @@ class RayTuneRunner:
                     name=name,
                     storage_path=storage,
                     failure_config=tune.FailureConfig(max_failures=config.ray.max_failures),
+                    # num_to_keep makes Tune save its experiment state right after each checkpoint, so a restore
+                    # after a kill knows the checkpoints reported before it (and does not train those trials again)
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                     callbacks=self.callbacks,
                     verbose=self.verbose,
                 ),
