@@ -1,1 +1,2 @@
-"""Prefect flows composing the tasks: ingest, featurize, cross_validate, register, and the whole pipeline."""
+"""Prefect flows, one per step (ingest, featurize, cross_validate, explain, register, predict), the pipeline that
+composes them as subflows, and evaluate (a registered model on a held-out labelled cohort)."""

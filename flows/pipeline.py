@@ -1,4 +1,4 @@
-"""The end-to-end pipeline: cohort -> features -> cross-validation -> explanations -> registered model."""
+"""The end-to-end pipeline: the step flows (ingest, featurize, cross_validate, explain, register) as subflows."""
 
 from __future__ import annotations
 
@@ -6,19 +6,19 @@ from dataclasses import dataclass
 
 from mlflow.tracking import MlflowClient
 from prefect import flow
-from prefect.logging import get_run_logger
 
-from flows.common import resolve_config
+from flows.common import leukmodel_logs, resolve_config
+from flows.cross_validate import cross_validate
+from flows.explain import explain
+from flows.featurize import featurize
+from flows.ingest import ingest
+from flows.register import register_model
 from leukmodel.config import Config
 from leukmodel.data import Sample
 from leukmodel.distributed import ray_session
 from leukmodel.tracking.registry import Registration, find_registration
 from leukmodel.tracking.setup import registered_model_name
-from tasks.data import generate_synthetic, ingest
-from tasks.explain import explain_run
-from tasks.features import featurize_cohort
-from tasks.register import finish, register
-from tasks.training import cross_validate, train_final_models
+from tasks.register import publish_links
 
 
 @dataclass(frozen=True)
@@ -34,26 +34,23 @@ class PipelineResult:
 
 @flow(name="pipeline")
 def pipeline(config: Config | str) -> PipelineResult:
-    """Run everything on the cohort ``config`` describes (a Config, or the path of its YAML file).
+    """Run every step on the cohort ``config`` describes (a Config, or the path of its YAML file).
 
     Work already done is skipped: a configured synthetic cohort is generated once, the feature cache computes only
-    missing tiles, an interrupted cross-validation resumes, and a finished one is not run again.
+    missing tiles, an interrupted cross-validation resumes, and a finished one (its run is finished only once its
+    model is registered) is not run again.
     """
     config = resolve_config(config)
-    logger = get_run_logger()
-    generate_synthetic(config)
-    cohort = ingest(config)
-    with ray_session(config) as where:
-        logger.info(where)
-        backbone = featurize_cohort(cohort, config).backbone if cohort.has_images else None
-        cv = cross_validate(cohort, config, backbone.tags() if backbone else {})
+    with leukmodel_logs(), ray_session(config):
+        cohort = ingest(config)
+        backbone = featurize(config, cohort=cohort).backbone if cohort.has_images else None
+        cv = cross_validate(config, cohort=cohort, backbone=backbone)
         if cv.finished:
             client = MlflowClient(cv.tracking_uri)
             name, alias = registered_model_name(config), config.tracking.alias
             registration = find_registration(client, name, alias, cv.run_id)
-            return PipelineResult(cv.run_id, cv.tracking_uri, registration, cohort.samples[0])
-        explain_run(cohort, config, cv)
-        bundles = train_final_models(cohort, config, cv)
-    registration = register(bundles, config, cv, backbone)
-    finish(cv)
+            publish_links(config, cv, registration)
+        else:
+            explain(config, cohort=cohort, cv=cv)
+            registration = register_model(config, cohort=cohort, cv=cv, backbone=backbone)
     return PipelineResult(cv.run_id, cv.tracking_uri, registration, cohort.samples[0])

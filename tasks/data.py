@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
 from leukmodel.config import Config
 from leukmodel.data import Cohort, build_cohort, check_folds_feasible, check_images, summarize
 from leukmodel.data.synthetic import is_written, write_synthetic_cohort
+from tasks.links import artifact_key
+from tasks.retry import transient
 
 
-@task(retries=2, retry_delay_seconds=5)
+@task(retries=2, retry_delay_seconds=5, retry_condition_fn=transient, cache_policy=NO_CACHE)
 def generate_synthetic(config: Config) -> bool:
     """Write the configured synthetic cohort to ``synthetic.root`` unless that very cohort is there already (a
     synthetic cohort written with other settings is replaced; its runs and feature cache are kept)."""
@@ -23,8 +26,8 @@ def generate_synthetic(config: Config) -> bool:
     return True
 
 
-@task(retries=2, retry_delay_seconds=5)
-def ingest(config: Config) -> Cohort:
+@task(retries=2, retry_delay_seconds=5, retry_condition_fn=transient, cache_policy=NO_CACHE)
+def read_cohort(config: Config) -> Cohort:
     """Read, pair and check the cohort (every image decoded once); the summary goes to the log and the UI."""
     logger = get_run_logger()
     cohort = build_cohort(config)
@@ -33,5 +36,7 @@ def ingest(config: Config) -> Cohort:
     if cohort.has_images:
         logger.info("%d images readable", check_images(cohort, config.tiles, progress=False))
     check_folds_feasible(cohort, config.cv.n_folds)
-    create_markdown_artifact(f"```\n{summary}\n```", key="cohort-summary", description=f"cohort {cohort.name}")
+    create_markdown_artifact(
+        f"```\n{summary}\n```", key=artifact_key(config, "cohort-summary"), description=f"cohort {cohort.name}"
+    )
     return cohort

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 from prefect import task
-from prefect.artifacts import create_link_artifact
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
 from leukmodel.config import Config
@@ -15,11 +16,18 @@ from leukmodel.distributed.tracked import CVRun, usable_samples
 from leukmodel.explain import explain_cv
 from leukmodel.report import build_report
 from leukmodel.tracking.layout import EXPLANATIONS_DIR, REPORT, tag
+from tasks.links import artifact_key, mlflow_ui_hint, report_url
+from tasks.retry import transient
 
 
-@task
+@task(retries=1, retry_delay_seconds=5, retry_condition_fn=transient, cache_policy=NO_CACHE)
 def explain_run(cohort: Cohort, config: Config, cv: CVRun) -> Path:
-    """Explain ``explain.samples_per_class`` samples of each class out of fold, write the report, log both."""
+    """Explain ``explain.samples_per_class`` samples of each class out of fold, write the report, log both.
+
+    The UI gets a link a browser opens: the report served by the MLflow server when tracking is HTTP, else the
+    report's path to copy and the command that serves the MLflow UI (a browser does not open file:// links from
+    a web page).
+    """
     logger = get_run_logger()
     client = MlflowClient(cv.tracking_uri)
     tags = client.get_run(cv.run_id).data.tags
@@ -30,6 +38,13 @@ def explain_run(cohort: Cohort, config: Config, cv: CVRun) -> Path:
     client.log_artifacts(cv.run_id, str(explanations), EXPLANATIONS_DIR)
     report = build_report(cv.cv_dir, explanations, cv.folder / REPORT, tags=tags, run_id=cv.run_id)
     client.log_artifact(cv.run_id, str(report), str(Path(REPORT).parent))
-    create_link_artifact(report.as_uri(), link_text="HTML report", key="cv-report")
-    logger.info("report: %s", report)
+    url = report_url(cv.tracking_uri, cv.run_id)
+    text = (
+        f"[HTML report]({url}) (served by the MLflow server)"
+        if url
+        else f"HTML report, open the file in a browser:\n\n```\n{report}\n```\n\nor in the MLflow UI ("
+        f"{mlflow_ui_hint(cv.tracking_uri)}): run `{cv.run_id}`, artifact `{REPORT}`."
+    )
+    create_markdown_artifact(text, key=artifact_key(config, "report"), description=f"MLflow run {cv.run_id}")
+    logger.info("report: %s", url or report)
     return report

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 from prefect import task
@@ -12,25 +13,24 @@ from prefect.context import TaskRunContext
 from prefect.logging import get_run_logger
 
 from leukmodel.config import Config
-from leukmodel.data import Cohort
 from leukmodel.distributed import featurize_on_ray, init_ray
-from leukmodel.features import FeaturizeReport
+from leukmodel.features import FeaturizeReport, feature_cache
 from leukmodel.features.cache import cache_identity
+from tasks.retry import transient
 
 
 def featurize_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
-    """The images (path, size, modification time), the settings that change features, and the cache folder with
-    its identity (a deleted and remade cache folder is another folder)."""
-    cohort: Cohort = parameters["cohort"]
+    """The images (path, size, modification time), the feature cache's own key (:func:`feature_cache`: tiling,
+    foreground method, cache format, backbone weights hash, precision), the levels stored, and the cache folder
+    with its identity (a deleted and remade cache folder is another folder)."""
+    images: list[Path] = parameters["images"]
     config: Config = parameters["config"]
     digest = hashlib.sha256()
-    for path in sorted({p for s in cohort.samples for p in s.images}):
+    for path in sorted(images):
         stat = path.stat()
         digest.update(f"{path}|{stat.st_size}|{stat.st_mtime_ns};".encode())
     settings = {
-        "tiles": config.tiles.model_dump(mode="json"),
-        "backbone": config.backbone.model_dump(mode="json"),
-        "precision": config.features.precision,
+        "feature_cache": feature_cache(config).key,
         "store_layer3": config.features.store_layer3,
         "cache_dir": str(config.features.cache_dir),
         "cache_id": cache_identity(config.features.cache_dir),
@@ -44,12 +44,12 @@ def featurize_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
     persist_result=True,
     retries=1,
     retry_delay_seconds=5,
+    retry_condition_fn=transient,
 )
-def featurize_cohort(cohort: Cohort, config: Config) -> FeaturizeReport:
+def featurize_images(images: list[Path], config: Config) -> FeaturizeReport:
     """Compute the tile features the cache lacks, in shards on Ray workers (one per GPU, or per CPU slot)."""
     logger = get_run_logger()
     logger.info(init_ray(config))
-    images = sorted({p for s in cohort.samples for p in s.images})
     report = featurize_on_ray(images, config, progress=False)
     logger.info("featurize: %s", report.summary())
     if not report.backbone.pretrained:

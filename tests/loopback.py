@@ -6,8 +6,11 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 # Loopback never goes through a proxy, whatever the environment (or an earlier test) set.
@@ -45,3 +48,22 @@ def stop(process: subprocess.Popen, timeout: float = 30) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+@contextmanager
+def mlflow_server(folder: Path) -> Iterator[str]:
+    """A real `mlflow server` (SQLite store and served artifacts in ``folder``) on a free port; yields its URL."""
+    port = free_port()
+    log = folder / "mlflow-server.log"
+    with open(log, "w") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{folder / 'server.db'}",
+             "--artifacts-destination", str(folder / "server-artifacts"), "--host", "127.0.0.1", "--port", str(port),
+             "--workers", "1"],
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/health", 180, server, log)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(server)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -55,9 +56,13 @@ def test_featurize_shards_fill_one_cache_and_a_warm_run_computes_nothing(tiny, t
     assert sum(len(b) for b in bags.values()) == cold.tiles
 
 
-def trial_results(experiment: Path) -> dict[str, int]:
-    """The trial result files and their modification times."""
-    return {p.name: p.stat().st_mtime_ns for p in (experiment / "results").glob("*.pkl")}
+def trial_results(experiment: Path) -> dict[str, str]:
+    """The trials' result checkpoints (by trial folder) and the SHA-256 of their bytes (Tune may copy a restored
+    checkpoint again; a trial trained again would hold another result, if only its training time)."""
+    return {
+        str(p.relative_to(experiment)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in experiment.rglob("trial_result.pkl")
+    }
 
 
 def finished_trials(client: MlflowClient, experiment: str) -> dict[tuple[str, str], list[str]]:
@@ -79,7 +84,7 @@ def test_killed_cross_validation_resumes_with_the_same_folds_and_parent_run(tiny
     cohort = build_cohort(config)
     featurize([p for s in cohort.samples for p in s.images], config, progress=False)
     config_path = config.to_yaml(tmp_path / "config.yaml")
-    experiment = experiment_path(config)
+    experiment = Path(experiment_path(config))
     command = [sys.executable, "-c", RUN_CV, str(config_path)]
     client = MlflowClient(f"sqlite:///{tmp_path / 'out' / 'mlflow.db'}")
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 import torch
 from mlflow.tracking import MlflowClient
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect_runs import artifacts, subflow_names, task_runs, task_states
 
+from flows.ingest import ingest
 from flows.pipeline import pipeline
 
 
@@ -27,20 +29,21 @@ def first_run(tiny, tmp_path_factory, prefect_api):
     config = tiny(output_dir=str(tmp_path_factory.mktemp("pipeline")))
     state = pipeline(config, return_state=True)
     assert state.is_completed(), state.message
-    return config, state.result()
+    return config, state.result(), state.state_details.flow_run_id
 
 
-def task_states(flow_run_id) -> dict[str, str]:
-    async def read() -> dict[str, str]:
+def read_api(reader, flow_run_id):
+    """``reader(client, flow_run_id)`` (one of tests/prefect_runs.py) against the session's test server."""
+
+    async def read():
         async with get_client() as client:
-            runs = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
-        return {run.name.rsplit("-", 1)[0]: run.state.name for run in runs}
+            return await reader(client, flow_run_id)
 
     return asyncio.run(read())
 
 
 def test_pipeline_logs_parent_and_child_runs_figures_explanations_report_and_a_champion(first_run):
-    config, result = first_run
+    config, result, _ = first_run
     client = MlflowClient(result.tracking_uri)
     parent = client.get_run(result.run_id)
     assert parent.info.status == "FINISHED"
@@ -48,6 +51,8 @@ def test_pipeline_logs_parent_and_child_runs_figures_explanations_report_and_a_c
     assert tags["leukmodel.synthetic"] == "true"
     assert tags["leukmodel.pairing"] == "paired"
     assert tags["leukmodel.pretrained"] == "false"
+    for key in ("mlflow.source.git.commit", "mlflow.source.name", "mlflow.user"):
+        assert tags[key], key
     assert "Synthetic data" in tags["mlflow.note.content"] and "No pretrained weights" in tags["mlflow.note.content"]
     metrics = parent.data.metrics
     for model in ("fusion", "image", "genomic"):
@@ -71,6 +76,7 @@ def test_pipeline_logs_parent_and_child_runs_figures_explanations_report_and_a_c
     for child in children:
         assert child.info.status == "FINISHED"
         assert child.data.tags["leukmodel.synthetic"] == "true"
+        assert child.data.tags["mlflow.source.git.commit"] == tags["mlflow.source.git.commit"]
         assert "test.accuracy" in child.data.metrics
         history = client.get_metric_history(child.info.run_id, "val_auc")
         assert len(history) >= 1 and [m.step for m in history] == sorted(m.step for m in history)
@@ -86,7 +92,7 @@ def test_pipeline_logs_parent_and_child_runs_figures_explanations_report_and_a_c
 
 
 def test_rerunning_a_finished_pipeline_does_no_work(first_run, monkeypatch):
-    config, result = first_run
+    config, result, _ = first_run
     client = MlflowClient(result.tracking_uri)
     experiment = client.get_run(result.run_id).info.experiment_id
     runs_before = len(client.search_runs([experiment]))
@@ -101,6 +107,30 @@ def test_rerunning_a_finished_pipeline_does_no_work(first_run, monkeypatch):
     assert again.registration == result.registration, "the rerun reports the version registered the first time"
     versions = client.search_model_versions(f"name='{result.registration.name}'")
     assert len(versions) == 1, "nothing registered twice"
-    assert task_states(state.state_details.flow_run_id)["featurize_cohort"] == "Cached"
+    assert read_api(task_states, state.state_details.flow_run_id)["featurize_images"] == "Cached"
     assert forward_passes == []
     assert len(client.search_runs([experiment])) == runs_before
+
+
+def test_each_step_is_a_subflow_and_the_ui_gets_tables_and_mlflow_links(first_run):
+    config, result, flow_run_id = first_run
+    assert read_api(subflow_names, flow_run_id) == ["cross_validate", "explain", "featurize", "ingest", "register"]
+    found = read_api(artifacts, flow_run_id)
+    name = config.name.lower()
+    assert found[f"{name}-oof-metrics"][0] == "table" and found[f"{name}-mcnemar"][0] == "table"
+    oof = json.loads(found[f"{name}-oof-metrics"][1])
+    assert {(row["model"], row["metric"]) for row in oof} >= {(m, "macro_f1") for m in ("fusion", "image", "genomic")}
+    kind, links = found[f"{name}-mlflow"]
+    assert kind == "markdown" and result.run_id in links and f"version {result.registration.version}" in links
+    assert f"mlflow ui --backend-store-uri {result.tracking_uri}" in links, "a database URI: the command to browse it"
+    report = found[f"{name}-report"][1]
+    assert "file://" not in report and "report/report.html" in report
+
+
+def test_bad_input_fails_at_once_and_is_not_retried(tiny, tmp_path, prefect_api):
+    config = tiny(output_dir=str(tmp_path / "out"))
+    config.data.images.root = tmp_path / "no-such-folder"
+    state = ingest(config, return_state=True)
+    assert state.is_failed()
+    read = read_api(task_runs, state.state_details.flow_run_id)["read_cohort"]
+    assert read.state.name == "Failed" and read.run_count == 1, "a CohortError/ConfigError is not retried"

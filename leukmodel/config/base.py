@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationInfo
 
 
 class Section(BaseModel):
@@ -25,3 +25,11 @@ def _resolve(path: Path, info: ValidationInfo) -> Path:
 
 ResolvedPath = Annotated[Path, AfterValidator(_resolve)]
 """A path; when relative, it is taken relative to the config file's folder (or the working directory)."""
+
+
+def _resolve_location(location: str, info: ValidationInfo) -> str:
+    return location if "://" in location else str(_resolve(Path(location), info))
+
+
+ResolvedLocation = Annotated[str, BeforeValidator(str), AfterValidator(_resolve_location)]
+"""A URI (``scheme://...``: ``s3://bucket/x``, ``file:///x``) as given, or a path resolved like :data:`ResolvedPath`."""

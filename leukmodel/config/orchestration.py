@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
-from leukmodel.config.base import ResolvedPath, Section
+from leukmodel.config.base import ResolvedLocation, Section
 
 
 class TrackingConfig(Section):
@@ -27,8 +29,12 @@ class RayConfig(Section):
     ``address`` (or ``RAY_ADDRESS``) attaches to a running cluster; without it Ray starts in-process. A trial
     takes ``cpus_per_trial`` CPUs, plus ``gpus_per_trial`` GPUs where the cluster has GPUs (fractions share a
     GPU). A featurize shard takes ``featurize_cpus`` CPUs (and ``gpus_per_trial`` GPUs where there are GPUs).
-    Trials and shards that fail are retried ``max_failures`` times. Tune results go to ``storage_path``
-    (default ``<output_dir>/ray``), where an interrupted cross-validation is resumed from.
+    Trials and shards that fail are retried ``max_failures`` times. Tune's experiment, with each trial's result as
+    a checkpoint, goes to ``storage_path`` (default ``<output_dir>/ray``): a path, or a URI (``s3://...``,
+    ``gs://...``, ``file:///...``) that every node of a cluster reaches; an interrupted cross-validation is
+    resumed from there. ``runtime_env`` is Ray's runtime environment for the driver's jobs (``working_dir``,
+    ``py_modules``, ``pip``, ``env_vars``, ...), so that a cluster's nodes need not have leukmodel installed:
+    ``{"py_modules": ["/path/to/leukmodel"], "pip": ["h5py"]}``.
     """
 
     address: str | None = None
@@ -38,7 +44,8 @@ class RayConfig(Section):
     featurize_cpus: float = Field(2.0, gt=0)
     max_concurrent_trials: int | None = None
     max_failures: int = Field(2, ge=0)
-    storage_path: ResolvedPath | None = None
+    storage_path: ResolvedLocation | None = None
+    runtime_env: dict[str, Any] | None = None
     dashboard: bool = False
 
 

@@ -15,19 +15,22 @@ logger = logging.getLogger(__name__)
 
 
 def init_ray(config: Config) -> str:
-    """Start Ray in this process, or attach to ``ray.address`` / ``RAY_ADDRESS``; a no-op when Ray is up.
+    """Start Ray in this process, or attach to ``ray.address`` / ``RAY_ADDRESS``, with ``ray.runtime_env``; a no-op
+    when Ray is up.
 
     Returns where Ray runs, in words (with the dashboard URL when there is one).
     """
     if not ray.is_initialized():
         address = config.ray.address or os.environ.get("RAY_ADDRESS")
+        runtime_env = config.ray.runtime_env
         if address:
-            context = ray.init(address=address, log_to_driver=False)
+            context = ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
         else:
             context = ray.init(
                 num_cpus=config.ray.num_cpus,
                 include_dashboard=config.ray.dashboard,
                 dashboard_host="127.0.0.1",
+                runtime_env=runtime_env,
                 log_to_driver=False,
             )
         dashboard = getattr(context, "dashboard_url", None)

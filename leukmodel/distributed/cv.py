@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import pickle
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from leukmodel.training.trainer import FeatureBag
 
 logger = logging.getLogger(__name__)
 
-RESULTS_DIR = "results"
+RESULT_FILE = "trial_result.pkl"
 IGNORED_SECTIONS = ("name", "output_dir", "tracking", "ray", "explain")
 IGNORED_FEATURES = ("cache_dir", "batch_size", "num_workers")
 
@@ -37,20 +38,22 @@ def cv_fingerprint(config: Config) -> str:
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def experiment_path(config: Config) -> Path:
-    """The Tune experiment folder of this cross-validation: the same config always gives the same folder."""
-    storage = config.ray.storage_path or config.output_dir / "ray"
-    return storage.resolve() / f"cv-{cv_fingerprint(config)}"
+def experiment_path(config: Config) -> str:
+    """The Tune experiment of this cross-validation, a URI or an absolute path: ``<ray.storage_path>/cv-<fingerprint>``
+    (default storage ``<output_dir>/ray``). The same config always gives the same experiment."""
+    storage = config.ray.storage_path or str((config.output_dir / "ray").resolve())
+    return f"{storage.rstrip('/')}/cv-{cv_fingerprint(config)}"
 
 
 class RayTuneRunner:
     """A :data:`~leukmodel.training.cv.TrialRunner` that runs the trials as Ray Tune trials.
 
     Trials call library code only (never Prefect). Each reports its epochs to Tune (and so to ``callbacks``, on
-    the driver) and writes its :class:`~leukmodel.training.TrialResult` atomically to ``<experiment>/results``. A
-    failed trial is retried ``ray.max_failures`` times. When the experiment folder exists, the cross-validation
-    is resumed with ``Tuner.restore``; a trial whose result file exists returns it without training again, even
-    when the interruption came before Tune recorded the trial as finished.
+    the driver) and its :class:`~leukmodel.training.TrialResult` as a Tune checkpoint, which Tune keeps in
+    ``ray.storage_path`` (a shared folder or a URI such as ``s3://`` or ``file://``) and the driver reads from the
+    ``ResultGrid``: no node needs another's file system. A failed trial is retried ``ray.max_failures`` times;
+    when the experiment exists, the cross-validation is resumed with ``Tuner.restore``, and a trial that had
+    reported its result before the interruption gets it back as its checkpoint instead of training again.
 
     Args:
         callbacks: Tune callbacks run on the driver, e.g. :class:`~leukmodel.distributed.MLflowTrialLogger`.
@@ -65,24 +68,25 @@ class RayTuneRunner:
         self, specs: Sequence[TrialSpec], cohort: Cohort, bags: dict[str, FeatureBag], config: Config
     ) -> list[TrialResult]:
         path = experiment_path(config)
-        results = path / RESULTS_DIR
-        results.mkdir(parents=True, exist_ok=True)
+        storage, name = path.rsplit("/", 1)
         trainable = tune.with_resources(
-            tune.with_parameters(_cv_trial, cohort=cohort, bags=bags, config=config, results=results),
-            trial_resources(config),
+            tune.with_parameters(_cv_trial, cohort=cohort, bags=bags, config=config), trial_resources(config)
         )
         if tune.Tuner.can_restore(path):
             logger.info("resuming the cross-validation in %s", path)
-            tuner = tune.Tuner.restore(str(path), trainable, resume_errored=True)
+            tuner = tune.Tuner.restore(path, trainable, resume_errored=True)
         else:
             tuner = tune.Tuner(
                 trainable,
                 param_space={"trial": tune.grid_search([{"model": s.model_name, "fold": s.fold_index} for s in specs])},
                 tune_config=tune.TuneConfig(max_concurrent_trials=config.ray.max_concurrent_trials, reuse_actors=True),
                 run_config=tune.RunConfig(
-                    name=path.name,
-                    storage_path=str(path.parent),
+                    name=name,
+                    storage_path=storage,
                     failure_config=tune.FailureConfig(max_failures=config.ray.max_failures),
+                    # num_to_keep makes Tune save its experiment state right after each checkpoint, so a restore
+                    # after a kill knows the checkpoints reported before it (and does not train those trials again)
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                     callbacks=self.callbacks,
                     verbose=self.verbose,
                 ),
@@ -92,41 +96,36 @@ class RayTuneRunner:
         if failed:
             names = ", ".join(f"{r.config['trial']['model']} fold {r.config['trial']['fold']}" for r in failed)
             raise RuntimeError(f"{len(failed)} trial(s) failed after retries: {names}; see {path}") from failed[0].error
-        return [_load(result_file(results, s.model_name, s.fold_index)) for s in specs]
+        by_trial = {(r.config["trial"]["model"], r.config["trial"]["fold"]): r.checkpoint for r in grid}
+        return [_load(by_trial[(s.model_name, s.fold_index)]) for s in specs]
 
 
-def result_file(results: Path, model: str, fold: int) -> Path:
-    return results / f"{model}-fold{fold}.pkl"
-
-
-def _cv_trial(
-    params: dict[str, Any], cohort: Cohort, bags: dict[str, FeatureBag], config: Config, results: Path
-) -> None:
+def _cv_trial(params: dict[str, Any], cohort: Cohort, bags: dict[str, FeatureBag], config: Config) -> None:
     torch.set_num_threads(assigned_threads())
     trial = params["trial"]
-    done = result_file(results, trial["model"], trial["fold"])
-    if done.is_file():
-        _report(_load(done))
+    restored = tune.get_checkpoint()
+    if restored is not None:  # the result was reported before an interruption or a failure: not trained again
+        _report(_load(restored))
         return
 
     def report_epoch(epoch: int, record: dict[str, float]) -> None:
         tune.report({**record, "epoch": epoch})
 
     result = run_trial(trial["model"], trial["fold"], cohort, bags, config, on_epoch=report_epoch)
-    partial = done.with_suffix(".partial")
-    with open(partial, "wb") as handle:
-        pickle.dump(result, handle)
-    partial.replace(done)
-    _report(result)
+    with tempfile.TemporaryDirectory(prefix="leukmodel-trial-") as folder:
+        with open(Path(folder) / RESULT_FILE, "wb") as handle:
+            pickle.dump(result, handle)
+        _report(result, tune.Checkpoint.from_directory(folder))
 
 
-def _report(result: TrialResult) -> None:
-    """The trial's last report: its summary metrics."""
+def _report(result: TrialResult, checkpoint: tune.Checkpoint | None = None) -> None:
+    """The trial's last report: its summary metrics, and the result itself as the checkpoint."""
     correct = (result.predictions["y_true"] == result.predictions["y_pred"]).mean()
-    tune.report({"epoch": len(result.history), "best_epoch": result.best_epoch, "test_accuracy": float(correct)})
+    metrics = {"epoch": len(result.history), "best_epoch": result.best_epoch, "test_accuracy": float(correct)}
+    tune.report(metrics, checkpoint=checkpoint)
 
 
-def _load(path: Path) -> TrialResult:
-    """A trial result this cross-validation wrote (a pickle of our own making, in our own experiment folder)."""
-    with open(path, "rb") as handle:
+def _load(checkpoint: tune.Checkpoint) -> TrialResult:
+    """The trial result in a checkpoint this cross-validation reported (a pickle of our own making)."""
+    with checkpoint.as_directory() as folder, open(Path(folder) / RESULT_FILE, "rb") as handle:
         return pickle.load(handle)

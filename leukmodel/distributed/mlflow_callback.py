@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from mlflow.entities import RunStatus
+from mlflow.entities import Metric, Param, RunStatus
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from ray import tune
 
 from leukmodel.tracking.layout import KIND_TRIAL, tag
+from leukmodel.tracking.setup import context_tags
 
 EPOCH_METRICS = ("train_loss", "val_loss", "val_auc", "val_accuracy")
 
@@ -41,9 +43,9 @@ class MLflowTrialLogger(tune.Callback):
         if run_id is None:
             return
         step = int(result.get("epoch", result.get("training_iteration", 0)))
-        metrics = {k: float(result[k]) for k in (*EPOCH_METRICS, "best_epoch", "test_accuracy") if k in result}
-        for key, value in metrics.items():
-            self.client.log_metric(run_id, key, value, step=step)
+        now = int(time.time() * 1000)
+        keys = (*EPOCH_METRICS, "best_epoch", "test_accuracy")
+        self.client.log_batch(run_id, metrics=[Metric(k, float(result[k]), now, step) for k in keys if k in result])
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._close(trial, RunStatus.FINISHED)
@@ -75,17 +77,18 @@ class MLflowTrialLogger(tune.Callback):
         run = self.client.create_run(
             self.experiment_id,
             run_name=f"{spec['model']}-fold{spec['fold']}",
-            tags={
-                **self.tags,
-                MLFLOW_PARENT_RUN_ID: self.parent_run_id,
-                tag("kind"): KIND_TRIAL,
-                tag("model"): spec["model"],
-                tag("fold"): str(spec["fold"]),
-                tag("ray_trial_id"): trial.trial_id,
-            },
+            tags=context_tags(
+                {
+                    **self.tags,
+                    MLFLOW_PARENT_RUN_ID: self.parent_run_id,
+                    tag("kind"): KIND_TRIAL,
+                    tag("model"): spec["model"],
+                    tag("fold"): str(spec["fold"]),
+                    tag("ray_trial_id"): trial.trial_id,
+                }
+            ),
         )
-        self.client.log_param(run.info.run_id, "model", spec["model"])
-        self.client.log_param(run.info.run_id, "fold", spec["fold"])
+        self.client.log_batch(run.info.run_id, params=[Param("model", spec["model"]), Param("fold", str(spec["fold"]))])
         self._runs[trial.trial_id] = run.info.run_id
         return run.info.run_id
 

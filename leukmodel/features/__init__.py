@@ -5,7 +5,7 @@ from leukmodel.features.bags import Bag, Bags, MissingFeaturesError, load_bags
 from leukmodel.features.cache import FeatureCache, cache_settings, file_sha256
 from leukmodel.features.device import resolve_precision
 from leukmodel.features.extractor import FeatureExtractor, tile_tensor
-from leukmodel.features.featurize import FeaturizeReport, SkippedImage, featurize
+from leukmodel.features.featurize import FeaturizeReport, SkippedImage, feature_cache, featurize
 from leukmodel.features.hdf5 import BagFileError, read_h5_bag, write_h5_bag
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "MissingFeaturesError",
     "SkippedImage",
     "cache_settings",
+    "feature_cache",
     "featurize",
     "file_sha256",
     "load_backbone",

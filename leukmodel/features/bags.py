@@ -11,11 +11,9 @@ import numpy as np
 
 from leukmodel.config import Config
 from leukmodel.data.cohort import Cohort
-from leukmodel.device import resolve_device
 from leukmodel.errors import LeukInputError
-from leukmodel.features.backbone import load_backbone
-from leukmodel.features.cache import FeatureCache, Level, cache_settings, file_sha256
-from leukmodel.features.device import resolve_precision
+from leukmodel.features.cache import Level, file_sha256
+from leukmodel.features.featurize import feature_cache
 from leukmodel.features.hdf5 import read_h5_bag
 from leukmodel.preprocessing import NoForegroundError
 
@@ -113,11 +111,10 @@ class _CacheReader:
     """An image's cached entry, ``None`` when absent, or the reason it has no foreground."""
 
     def __init__(self, config: Config, level: Level) -> None:
-        _, info = load_backbone(config.backbone)
-        precision = resolve_precision(config.features.precision, resolve_device(config.features.device))
-        self.cache = FeatureCache(config.features.cache_dir, cache_settings(config.tiles, info, precision))
+        self.cache = feature_cache(config)
         self.level = level
-        self.where = f"the cache {self.cache.dir} ({info.arch}, {info.weights}, {precision})"
+        precision = self.cache.settings["precision"]
+        self.where = f"the cache {self.cache.dir} ({config.backbone.arch}, {config.backbone.weights}, {precision})"
         self.expected = "cached features: run `leukmodel featurize CONFIG` first" + (
             " with features.store_layer3: true" if level == "layer3" else ""
         )

@@ -78,6 +78,17 @@ class FeaturizeReport:
         return "\n".join(lines)
 
 
+def feature_cache(config: Config, info: BackboneInfo | None = None, precision: str | None = None) -> FeatureCache:
+    """The cache entries for ``config``'s settings: the one place the cache key is derived (featurize, load_bags and
+    the featurize step's Prefect cache key use it). ``info`` and ``precision`` default to the configured backbone's
+    and precision; give them when a loaded extractor decides them."""
+    if info is None:
+        info = load_backbone(config.backbone)[1]
+    if precision is None:
+        precision = resolve_precision(config.features.precision, resolve_device(config.features.device))
+    return FeatureCache(config.features.cache_dir, cache_settings(config.tiles, info, precision))
+
+
 def featurize(
     images: Sequence[str | PathLike[str]],
     config: Config,
@@ -106,7 +117,7 @@ def featurize(
         precision = resolve_precision(config.features.precision, device)
     else:
         info, device, precision = extractor.info, extractor.device, extractor.precision
-    cache = FeatureCache(config.features.cache_dir, cache_settings(config.tiles, info, precision))
+    cache = feature_cache(config, info, precision)
     cache.prepare()
     levels: tuple[Level, ...] = ("pooled", "layer3") if config.features.store_layer3 else ("pooled",)
     report = FeaturizeReport(info, precision, str(device), cache.dir)

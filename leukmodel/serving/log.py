@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import shutil
 import tempfile
 from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 from mlflow.models.model import ModelInfo
+from packaging.version import Version
 
 import leukmodel
 from leukmodel.config import Config
@@ -30,6 +32,7 @@ from leukmodel.serving.spec import BACKBONE_KEY, MODEL_KEYS, SPEC_KEY, ServingSp
 from leukmodel.training.bundle import ModelBundle
 
 MODEL_CODE = Path(__file__).with_name("model_code.py")
+PACKAGE = Path(leukmodel.__file__).parent
 RUN_TAG = "leukmodel.backbone_sha256"
 """The run tag in which tracking records ``BackboneInfo.tags()["backbone_sha256"]`` (its first 16 hex digits)."""
 REQUIREMENTS = (
@@ -38,10 +41,17 @@ REQUIREMENTS = (
     "mlflow",
     "numpy",
     "pandas",
+    "scipy",
     "scikit-learn",
+    "statsmodels",
     "opencv-python-headless",
+    "pillow",
+    "h5py",
     "pydantic",
+    "pyyaml",
+    "tqdm",
 )
+"""The distributions that loading the pyfunc imports (leukmodel's own code travels in the model, ``code_paths``)."""
 
 
 def log_model(
@@ -60,6 +70,11 @@ def log_model(
     ``leukmodel.backbone_sha256`` tag, when given; and the model is loaded from the files to be logged and
     predicts its input example (a synthetic cell and the training means), so a model that cannot serve is never
     logged.
+
+    The model carries leukmodel's own code (``code/leukmodel``, which MLflow puts on ``sys.path`` when it loads the
+    model) and its requirements.txt pins the distributions that code imports, at the installed versions as the
+    package index knows them: an environment made from requirements.txt alone loads and serves it
+    (``mlflow models serve`` with any ``--env-manager``).
 
     Args:
         bundles: the final models by name (``fusion``, ``image``, ``genomic``; at least one).
@@ -102,9 +117,11 @@ def log_model(
         artifacts[BACKBONE_KEY] = str(folder / "backbone.pt")
         artifacts[SPEC_KEY] = str(spec.save(folder / "serving.json"))
         _check_serves(artifacts, example)
+        code = shutil.copytree(PACKAGE, folder / "code" / "leukmodel", ignore=shutil.ignore_patterns("__pycache__"))
         return mlflow.pyfunc.log_model(
             name=name,
             python_model=str(MODEL_CODE),
+            code_paths=[str(code)],
             artifacts=artifacts,
             signature=signature(spec.top_tiles),
             input_example=example,
@@ -212,10 +229,12 @@ def _check_serves(artifacts: Mapping[str, str], example: pd.DataFrame) -> None:
 
 
 def _requirements() -> list[str]:
-    pins = [f"leukmodel=={leukmodel.__version__}"]
+    """Pins of the installed versions as the package index knows them: a local build's ``+cpu`` / ``+cu128``
+    suffix is dropped (``torch==2.14.1+cpu`` installs as ``torch==2.14.1``)."""
+    pins = []
     for package in REQUIREMENTS:
         try:
-            pins.append(f"{package}=={version(package)}")
+            pins.append(f"{package}=={Version(version(package)).public}")
         except PackageNotFoundError:
             pins.append(package)
     return pins

@@ -17,7 +17,7 @@ Parent run (one per cross-validation), artifacts::
 The registered pyfunc (images + expression in, probabilities + attention out) is an MLflow 3 *logged model*
 named ``model``, linked to the parent run (``models:/<model id>``; the registry's versions point at it).
 
-Tags on the parent and every child run (``leukmodel.`` prefix): kind (cross_validation | trial), cohort,
+Tags on the parent and every child run (``leukmodel.`` prefix): kind (cross_validation | trial | prediction), cohort,
 pairing, synthetic, pretrained, backbone, backbone_weights, config_fingerprint; child runs also model, fold
 and ``mlflow.parentRunId``.
 """
@@ -37,6 +37,7 @@ REPORT = "report/report.html"
 TAG_PREFIX = "leukmodel."
 KIND_CV = "cross_validation"
 KIND_TRIAL = "trial"
+KIND_PREDICTION = "prediction"
 
 
 def tag(name: str) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 from matplotlib.figure import Figure
-from mlflow.entities import Metric, RunStatus
+from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
@@ -28,7 +28,7 @@ def log_cv_result(
     client: MlflowClient, run_id: str, result: CVResult, cv_dir: Path, figures: dict[str, Figure]
 ) -> None:
     """Out-of-fold metrics with CIs, McNemar p-values, tables, the ``cv/`` folder and figures on the parent run;
-    each fold's test metrics on its child run. The parent run is then marked FINISHED.
+    each fold's test metrics on its child run. The parent run stays RUNNING until its model is registered.
 
     Under label-matched pairing the McNemar p-values involving a model that reads expression are named
     ``mcnemar_p.A_vs_B.not_evidence`` and the run is tagged ``leukmodel.not_evidence`` (the models) and
@@ -55,10 +55,6 @@ def log_cv_result(
     for name, figure in figures.items():
         client.log_figure(run_id, figure, f"{layout.FIGURES_DIR}/{name}.png")
     _log_fold_metrics(client, run_id, result)
-
-
-def finish_run(client: MlflowClient, run_id: str) -> None:
-    client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
 
 
 def _log_fold_metrics(client: MlflowClient, parent_run_id: str, result: CVResult) -> None:

@@ -7,15 +7,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from mlflow.entities import RunStatus
+from mlflow.entities import Param, RunStatus
 from mlflow.tracking import MlflowClient
+from mlflow.utils.validation import MAX_PARAMS_TAGS_PER_BATCH
 
 from leukmodel.config import Config
 from leukmodel.data.cohort import Cohort
 from leukmodel.data.validate import summarize
 from leukmodel.tracking import layout
 from leukmodel.tracking.layout import KIND_CV, tag
-from leukmodel.tracking.setup import ensure_experiment, tracking_uri
+from leukmodel.tracking.setup import context_tags, ensure_experiment, tracking_uri
 
 PARENT_FILE = "mlflow_parent_run.json"
 
@@ -65,10 +66,11 @@ def start_or_resume_cv_run(
         tag("kind"): KIND_CV,
         "mlflow.note.content": warnings_note(cohort, backbone),
     }
-    run = client.create_run(experiment_id, run_name=f"cv-{config.name}", tags=tags)
+    run = client.create_run(experiment_id, run_name=f"cv-{config.name}", tags=context_tags(tags))
     run_id = run.info.run_id
-    for key, value in flatten(config.to_dict()).items():
-        client.log_param(run_id, key, value)
+    params = [Param(key, value) for key, value in flatten(config.to_dict()).items()]
+    for start in range(0, len(params), MAX_PARAMS_TAGS_PER_BATCH):
+        client.log_batch(run_id, params=params[start : start + MAX_PARAMS_TAGS_PER_BATCH])
     with tempfile.TemporaryDirectory() as staging:
         folder = Path(staging)
         config_file = config.to_yaml(folder / layout.CONFIG)

@@ -8,8 +8,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import mlflow
+from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
+from mlflow.tracking.context.registry import resolve_tags
+from mlflow.utils.git_utils import get_git_commit
+from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT
 
+import leukmodel
 from leukmodel.config import Config
 from leukmodel.errors import LeukInputError
 
@@ -83,6 +88,34 @@ def using_tracking_uri(uri: str) -> Iterator[None]:
         yield
     finally:
         mlflow.set_tracking_uri(saved)  # None unsets the variable and MLflow's own setting
+
+
+@contextmanager
+def resumed_run(uri: str, run_id: str) -> Iterator[None]:
+    """The run ``run_id`` of ``uri`` as MLflow's active run for the block (``mlflow.pyfunc.log_model`` logs to it),
+    left RUNNING afterwards: ``with mlflow.start_run(run_id=...)`` would mark it FINISHED on leaving the block.
+    """
+    with using_tracking_uri(uri):
+        mlflow.start_run(run_id=run_id)
+        try:
+            yield
+        finally:
+            mlflow.end_run(RunStatus.to_string(RunStatus.RUNNING))
+
+
+def context_tags(tags: dict[str, str]) -> dict[str, str]:
+    """``tags`` with MLflow's context tags, which ``MlflowClient.create_run`` does not add by itself (the fluent
+    ``mlflow.start_run`` does): ``mlflow.user``, ``mlflow.source.name`` / ``type`` and ``mlflow.source.git.commit``.
+
+    MLflow finds the commit from the main script, which is no leukmodel file when a Prefect worker, Ray or pytest
+    runs the code; the commit of the leukmodel source tree is then recorded (none for an installed wheel).
+    """
+    resolved = resolve_tags(tags)
+    if MLFLOW_GIT_COMMIT not in resolved:
+        commit = get_git_commit(Path(leukmodel.__file__).parent)
+        if commit:
+            resolved[MLFLOW_GIT_COMMIT] = commit
+    return resolved
 
 
 def experiment_name(config: Config) -> str:
