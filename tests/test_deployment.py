@@ -125,13 +125,16 @@ def test_step_deployments_run_on_a_worker_and_tell_the_story_in_the_prefect_ui(s
         "ingest",
         "register",
     ]
-    loggers = {name for name, _ in read_api(env, log_lines, pipeline_run)}
-    assert {"leukmodel.distributed.cluster", "leukmodel.distributed.featurize"} <= loggers, sorted(loggers)
+    lines = read_api(env, log_lines, pipeline_run)
+    loggers = {name for name, _ in lines}
+    assert {"leukmodel.distributed.cluster", "leukmodel.distributed.featurize", "leukmodel.distributed.cv"} <= loggers
+    assert any("best epoch" in message for name, message in lines if name == "leukmodel.distributed.cv")
 
     found = read_api(env, artifacts, pipeline_run)
     assert found["deployed-tiny-oof-metrics"][0] == "table" and found["deployed-tiny-mcnemar"][0] == "table"
     mcnemar = json.loads(found["deployed-tiny-mcnemar"][1])
-    assert {(row["reference"], row["model"]) for row in mcnemar} == {("fusion", "image"), ("fusion", "genomic")}
+    others = {"image", "genomic", "linear_image", "linear_genomic"}
+    assert {(row["reference"], row["model"]) for row in mcnemar} == {("fusion", model) for model in others}
     links = found["deployed-tiny-mlflow"][1]
     assert f"{mlflow_url}/#/experiments/{experiment.experiment_id}/runs/{parent.info.run_id}" in links
     assert f"{mlflow_url}/#/models/leukmodel-deployed-tiny/versions/{version.version}" in links

@@ -97,7 +97,16 @@ class RayTuneRunner:
             names = ", ".join(f"{r.config['trial']['model']} fold {r.config['trial']['fold']}" for r in failed)
             raise RuntimeError(f"{len(failed)} trial(s) failed after retries: {names}; see {path}") from failed[0].error
         by_trial = {(r.config["trial"]["model"], r.config["trial"]["fold"]): r.checkpoint for r in grid}
-        return [_load(by_trial[(s.model_name, s.fold_index)]) for s in specs]
+        results = [_load(by_trial[(s.model_name, s.fold_index)]) for s in specs]
+        for result in (r for r in results if r.history):  # on the driver: these lines reach Prefect's run logs
+            logger.info(
+                "%s fold %d: %d epochs, best epoch %d (early stopping on validation AUC)",
+                result.model_name,
+                result.fold,
+                len(result.history),
+                result.best_epoch,
+            )
+        return results
 
 
 def _cv_trial(params: dict[str, Any], cohort: Cohort, bags: dict[str, FeatureBag], config: Config) -> None:
