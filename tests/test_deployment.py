@@ -114,7 +114,7 @@ def test_step_deployments_run_on_a_worker_and_tell_the_story_in_the_prefect_ui(s
     [parent] = client.search_runs([experiment.experiment_id], "tags.`leukmodel.kind` = 'cross_validation'")
     assert parent.info.status == "FINISHED"
     children = client.search_runs([experiment.experiment_id], "tags.`leukmodel.kind` = 'trial'")
-    assert len(children) == 3 * config.cv.n_folds and all(c.info.status == "FINISHED" for c in children)
+    assert len(children) == 5 * config.cv.n_folds and all(c.info.status == "FINISHED" for c in children)
     version = client.get_model_version_by_alias("leukmodel-deployed-tiny", "champion")
     assert version.run_id == parent.info.run_id
 

@@ -327,6 +327,7 @@ def test_explain_cv_picks_and_writes_the_documented_layout(run: ExplainedRun) ->
             "shap_genes.png",
             "top_tiles.csv",
             "top_genes.csv",
+            "leukmodel-files.json",  # the record of what leukmodel wrote there (leukmodel.owned)
         }
         back = SampleExplanation.read(folder)
         assert (back.sample_id, back.predicted, back.fold) == (

@@ -72,7 +72,8 @@ def test_pipeline_logs_parent_and_child_runs_figures_explanations_report_and_a_c
 
     children = client.search_runs([parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{result.run_id}'")
     trials = {(r.data.tags["leukmodel.model"], r.data.tags["leukmodel.fold"]) for r in children}
-    assert trials == {(m, str(k)) for m in ("fusion", "image", "genomic") for k in range(config.cv.n_folds)}
+    models = ("fusion", "image", "genomic", "linear_image", "linear_genomic")
+    assert trials == {(m, str(k)) for m in models for k in range(config.cv.n_folds)}
     for child in children:
         assert child.info.status == "FINISHED"
         assert child.data.tags["leukmodel.synthetic"] == "true"

@@ -106,6 +106,7 @@ def test_nothing_is_fitted_on_the_test_fold():
     """Poison the test fold (expression x 1000, tile features + 100): the genomic transform, the tile
     standardisation, the weights and the validation history must not move; only the test predictions may."""
     cfg = config()
+    cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"standardize_genomic": True})})
     fold = make_folds(COHORT, 3, 0.25, cfg.seed)[0]
     poisoned_expression = COHORT.expression.copy()
     test_rows = [s.expression_id for s in COHORT.samples if s.sample_id in fold.test]

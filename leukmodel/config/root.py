@@ -81,14 +81,18 @@ def _check_folders(config: Config, source: str) -> None:
         "ray.storage_path": config.ray.storage_path,
     }
     for field, folder in folders.items():
-        for path in [folder, *folder.parents] if folder is not None else []:
+        if isinstance(folder, str):  # ray.storage_path: a resolved path, or a URI (s3://...) checked where used
+            folder = None if "://" in folder else Path(folder)
+        if folder is None:
+            continue
+        for path in [folder, *folder.parents]:
             if path.exists():
                 if not path.is_dir():
                     what = "is a file" if path == folder else f"cannot be made: {path} is a file"
                     raise ConfigError(f"{folder} {what}", file=source, field=field, expected="a folder (or none yet)")
                 break
         for images in (s.root.resolve() for s in config.data.image_sources):
-            if folder is not None and folder.resolve().is_relative_to(images):
+            if folder.resolve().is_relative_to(images):
                 raise ConfigError(
                     f"{folder} is inside the image folder {images}: what leukmodel writes there would be read as data",
                     file=source,

@@ -35,6 +35,7 @@ def cv_fingerprint(config: Config) -> str:
         values.pop(key, None)
     for key in IGNORED_FEATURES:
         values["features"].pop(key, None)
+    values["cv"].pop("reference", None)  # which model McNemar compares against: filled in from the cohort later
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:12]
 
 
