@@ -79,6 +79,8 @@ def test_pipeline_logs_parent_and_child_runs_figures_explanations_report_and_a_c
         assert child.data.tags["leukmodel.synthetic"] == "true"
         assert child.data.tags["mlflow.source.git.commit"] == tags["mlflow.source.git.commit"]
         assert "test.accuracy" in child.data.metrics
+        if child.data.tags["leukmodel.model"].startswith("linear_"):
+            continue  # fitted once by scikit-learn: no epochs
         history = client.get_metric_history(child.info.run_id, "val_auc")
         assert len(history) >= 1 and [m.step for m in history] == sorted(m.step for m in history)
 
