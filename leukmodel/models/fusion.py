@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 from torch import Tensor, nn
 
 from leukmodel.config.model import ModelConfig, ModelName
@@ -15,7 +17,7 @@ from leukmodel.models.tile_norm import FeatureStandardizer
 MODEL_NAMES: tuple[ModelName, ...] = ("fusion", "image", "genomic", "linear_image", "linear_genomic")
 
 
-class BagClassifier(nn.Module):
+class BagClassifier(nn.Module, ABC):
     """Common interface: ``forward(features (N, D) | None, expression (G,) | None) -> ModelOutput`` for one bag,
     ``forward_packed(features (B, N, D) | None, expression (B, G) | None, mask (B, N) | None)`` for a packed batch.
 
@@ -43,9 +45,9 @@ class BagClassifier(nn.Module):
         """One bag: a packed batch of one, without padding."""
         return self.forward_packed(_batch_of_one(features), _batch_of_one(expression), None).bag(0)
 
+    @abstractmethod
     def forward_packed(self, features: Tensor | None, expression: Tensor | None, mask: Tensor | None) -> ModelOutput:
         """A packed batch of bags; every model implements it."""
-        raise NotImplementedError
 
     def tiles(self, features: Tensor | None, mask: Tensor | None = None) -> Tensor:
         """The bag's tile features: encoded (layer4) when fine-tuning, then standardised (when configured)."""

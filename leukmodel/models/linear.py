@@ -7,6 +7,8 @@ linear layer, so the references predict, save, load and serve like every other :
 
 from __future__ import annotations
 
+from abc import abstractmethod
+
 from torch import Tensor, nn
 
 from leukmodel.models.fusion import BagClassifier
@@ -19,8 +21,9 @@ class LinearClassifier(BagClassifier):
 
     head: nn.Linear
 
+    @abstractmethod
     def inputs(self, features: Tensor | None, expression: Tensor | None, mask: Tensor | None = None) -> Tensor:
-        raise NotImplementedError
+        """What the logistic regression sees, one row per bag."""
 
     def forward_packed(self, features: Tensor | None, expression: Tensor | None, mask: Tensor | None) -> ModelOutput:
         return ModelOutput(logits=self.head(self.inputs(features, expression, mask)))
