@@ -44,11 +44,11 @@ from leukmodel.features.backbone import load_backbone
 from leukmodel.features.cache import FeatureCache, cache_settings, file_sha256
 from leukmodel.features.device import resolve_precision
 from leukmodel.genomics.transform import GenomicTransform
-from leukmodel.models.fusion import MODEL_NAMES
+from leukmodel.models.registry import MODELS, uses_expression
 from leukmodel.training.precision import autocast_dtype
 from leukmodel.training.seeding import seed_everything
 from leukmodel.training.splits import make_folds
-from leukmodel.training.trainer import USES_EXPRESSION, USES_IMAGES, fit, fit_tile_norm, make_model, predict
+from leukmodel.training.trainer import fit, fit_standardizers, make_model, predict
 from leukmodel.training.trainer import prepare_items as items_of
 
 CLASSES = ("ALL", "HEM")
@@ -98,15 +98,14 @@ def epoch_seconds(name, cohort, bags, config, train_ids, val_ids, subset, batch_
     config.training.bags_per_step = batch_size
     config.training.max_epochs = 1
     transform = None
-    if USES_EXPRESSION[name]:
+    if uses_expression(name):
         transform = GenomicTransform(config.genomic.log_transform, config.genomic.n_components)
         transform.fit(cohort.expression.loc[list(train_ids[:2000])])
     train = items_of(cohort, bags, train_ids[:subset], name)
     val = items_of(cohort, bags, val_ids[:64], name)
     model, _ = make_model(name, cohort, train, config, transform)
     model.to(device)
-    if USES_IMAGES[name]:
-        fit_tile_norm(model, train, device)
+    fit_standardizers(model, train, device)
     dtype = autocast_dtype(config.training.precision, device)
     _, val_seconds = predict(model, val, device, dtype)
     start = time.perf_counter()
@@ -159,17 +158,16 @@ def main() -> None:
         setup: dict[str, float] = {}
         val_s: dict[str, float] = {}
         test_s: dict[str, float] = {}
-        for name in MODEL_NAMES:
+        for name in MODELS:
             start = time.perf_counter()
             transform = None
-            if USES_EXPRESSION[name]:
+            if uses_expression(name):
                 transform = GenomicTransform(config.genomic.log_transform, config.genomic.n_components)
                 transform.fit(cohort.expression.loc[train_ids])
             train = items_of(cohort, bags, train_ids, name)
             model, _ = make_model(name, cohort, train, config, transform)
             model.to(device)
-            if USES_IMAGES[name]:
-                fit_tile_norm(model, train, device)
+            fit_standardizers(model, train, device)
             setup[name] = time.perf_counter() - start
             _, seconds = predict(model, items_of(cohort, bags, val_ids, name), device, dtype)
             val_s[name] = seconds * len(val_ids)
@@ -188,14 +186,14 @@ def main() -> None:
         def epoch(name: str, b: int) -> float:
             return per_bag[name, b] * len(train_ids) + val_s[name]
 
-        totals = {b: sum(epoch(name, b) for name in MODEL_NAMES) for b in sizes}
+        totals = {b: sum(epoch(name, b) for name in MODELS) for b in sizes}
         best = min(sizes[1:], key=totals.__getitem__)
         ratio = totals[1] / totals[best]
-        trial = {b: sum(setup[n] + args.epochs * epoch(n, b) + test_s[n] for n in MODEL_NAMES) for b in (1, best)}
+        trial = {b: sum(setup[n] + args.epochs * epoch(n, b) + test_s[n] for n in MODELS) for b in (1, best)}
         projected = {b: FOLDS * trial[b] / 60 for b in trial}
         for b in sizes:
-            parts = ", ".join(f"{n} {epoch(n, b):.0f} s" for n in MODEL_NAMES)
-            print(f"B={b:<4d} epoch of the 3 models on {len(train_ids)} bags: {totals[b]:.0f} s ({parts})")
+            parts = ", ".join(f"{n} {epoch(n, b):.0f} s" for n in MODELS)
+            print(f"B={b:<4d} epoch of the {len(MODELS)} models on {len(train_ids)} bags: {totals[b]:.0f} s ({parts})")
         print(f"best B = {best}: {ratio:.1f}x faster per epoch than one bag per step")
         print(
             f"projected {FOLDS}-fold x 3-model CV at {args.epochs} epochs, one trial at a time, one thread, {device}: "

@@ -7,10 +7,10 @@ from prefect import flow
 from flows.common import leukmodel_logs, resolve_config
 from flows.featurize import featurize
 from flows.ingest import ingest
+from leukmodel.app.cross_validation import CVRun
 from leukmodel.config import Config
 from leukmodel.data import Cohort
 from leukmodel.distributed import ray_session
-from leukmodel.distributed.tracked import CVRun
 from leukmodel.features import BackboneInfo
 from tasks.training import cross_validate_run
 

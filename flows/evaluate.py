@@ -5,8 +5,8 @@ from __future__ import annotations
 from prefect import flow
 
 from flows.common import resolve_config
+from leukmodel.app.evaluate import ExternalRun
 from leukmodel.config import Config
-from leukmodel.tracking.external import ExternalRun
 from tasks.evaluate import evaluate_model
 
 

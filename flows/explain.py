@@ -9,9 +9,9 @@ from prefect import flow
 from flows.common import leukmodel_logs, resolve_config
 from flows.cross_validate import cross_validate
 from flows.ingest import ingest
+from leukmodel.app.cross_validation import CVRun
 from leukmodel.config import Config
 from leukmodel.data import Cohort
-from leukmodel.distributed.tracked import CVRun
 from tasks.explain import explain_run
 
 

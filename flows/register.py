@@ -8,10 +8,10 @@ from prefect import flow
 from flows.common import leukmodel_logs, resolve_config
 from flows.cross_validate import cross_validate
 from flows.ingest import ingest
+from leukmodel.app.cross_validation import CVRun
 from leukmodel.config import Config
 from leukmodel.data import Cohort
 from leukmodel.distributed import ray_session
-from leukmodel.distributed.tracked import CVRun
 from leukmodel.features import BackboneInfo
 from leukmodel.tracking.registry import Registration, find_registration
 from leukmodel.tracking.setup import registered_model_name

@@ -6,8 +6,8 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.logging import get_run_logger
 
+from leukmodel.app.evaluate import ExternalRun, evaluate_registered_model
 from leukmodel.config import Config
-from leukmodel.tracking.external import ExternalRun, evaluate_registered_model
 
 
 @task(retries=1, retry_delay_seconds=5)

@@ -10,12 +10,13 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
+from leukmodel.app.cross_validation import CVRun
+from leukmodel.app.report import explain_and_report
+from leukmodel.app.samples import usable_samples
 from leukmodel.config import Config
 from leukmodel.data import Cohort
-from leukmodel.distributed.tracked import CVRun, usable_samples
-from leukmodel.explain import explain_cv
-from leukmodel.report import build_report
-from leukmodel.tracking.layout import EXPLANATIONS_DIR, REPORT, tag
+from leukmodel.tracking.artifacts import RunArtifacts
+from leukmodel.tracking.layout import REPORT
 from tasks.links import artifact_key, mlflow_ui_hint, report_url
 from tasks.retry import transient
 
@@ -28,23 +29,19 @@ def explain_run(cohort: Cohort, config: Config, cv: CVRun) -> Path:
     report's path to copy and the command that serves the MLflow UI (a browser does not open file:// links from
     a web page).
     """
+    artifacts = RunArtifacts(MlflowClient(cv.tracking_uri), cv.run_id)
+    done = explain_and_report(
+        artifacts, cv.cv_dir, config, lambda: usable_samples(cohort, config), cv.folder, cv.folder / REPORT
+    )
     logger = get_run_logger()
-    client = MlflowClient(cv.tracking_uri)
-    tags = client.get_run(cv.run_id).data.tags
-    cohort, bags = usable_samples(cohort, config)
-    explanations = cv.folder / EXPLANATIONS_DIR
-    done = explain_cv(cv.cv_dir, cohort, bags, config, explanations, backbone_sha256=tags.get(tag("backbone_sha256")))
-    logger.info("explained %d samples: %s", len(done), ", ".join(e.sample_id for e in done))
-    client.log_artifacts(cv.run_id, str(explanations), EXPLANATIONS_DIR)
-    report = build_report(cv.cv_dir, explanations, cv.folder / REPORT, tags=tags, run_id=cv.run_id)
-    client.log_artifact(cv.run_id, str(report), str(Path(REPORT).parent))
+    logger.info("explained %d samples: %s", len(done.explained), ", ".join(e.sample_id for e in done.explained))
     url = report_url(cv.tracking_uri, cv.run_id)
     text = (
         f"[HTML report]({url}) (served by the MLflow server)"
         if url
-        else f"HTML report, open the file in a browser:\n\n```\n{report}\n```\n\nor in the MLflow UI ("
+        else f"HTML report, open the file in a browser:\n\n```\n{done.report}\n```\n\nor in the MLflow UI ("
         f"{mlflow_ui_hint(cv.tracking_uri)}): run `{cv.run_id}`, artifact `{REPORT}`."
     )
     create_markdown_artifact(text, key=artifact_key(config, "report"), description=f"MLflow run {cv.run_id}")
-    logger.info("report: %s", url or report)
-    return report
+    logger.info("report: %s", url or done.report)
+    return done.report

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
@@ -14,29 +12,14 @@ from prefect.logging import get_run_logger
 
 from leukmodel.config import Config
 from leukmodel.distributed import featurize_on_ray, init_ray
-from leukmodel.features import FeaturizeReport, feature_cache
-from leukmodel.features.cache import cache_identity
+from leukmodel.features import FeaturizeReport
+from leukmodel.features.featurize import featurization_key
 from tasks.retry import transient
 
 
 def featurize_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
-    """The images (path, size, modification time), the feature cache's own key (:func:`feature_cache`: tiling,
-    foreground method, cache format, backbone weights hash, precision), the levels stored, and the cache folder
-    with its identity (a deleted and remade cache folder is another folder)."""
-    images: list[Path] = parameters["images"]
-    config: Config = parameters["config"]
-    digest = hashlib.sha256()
-    for path in sorted(images):
-        stat = path.stat()
-        digest.update(f"{path}|{stat.st_size}|{stat.st_mtime_ns};".encode())
-    settings = {
-        "feature_cache": feature_cache(config).key,
-        "store_layer3": config.features.store_layer3,
-        "cache_dir": str(config.features.cache_dir),
-        "cache_id": cache_identity(config.features.cache_dir),
-    }
-    digest.update(json.dumps(settings, sort_keys=True).encode())
-    return digest.hexdigest()
+    """The Prefect cache key: :func:`~leukmodel.features.featurize.featurization_key` of the task's images."""
+    return featurization_key(parameters["images"], parameters["config"])
 
 
 @task(

@@ -8,10 +8,10 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
+from leukmodel.app.cross_validation import CVRun
+from leukmodel.app.register import register_final_models
 from leukmodel.config import Config
-from leukmodel.distributed.tracked import CVRun
 from leukmodel.features import BackboneInfo
-from leukmodel.serving import register_final_models
 from leukmodel.tracking.registry import Registration
 from leukmodel.training import ModelBundle
 from tasks.links import artifact_key, mlflow_ui_hint, model_version_url, run_url

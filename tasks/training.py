@@ -8,10 +8,10 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
+from leukmodel.app.cross_validation import CVRun, tracked_cross_validation
+from leukmodel.app.final_models import train_final_models as train_final_bundles
 from leukmodel.config import Config
 from leukmodel.data import Cohort
-from leukmodel.distributed.tracked import CVRun, tracked_cross_validation
-from leukmodel.distributed.tracked import train_final_models as train_final_bundles
 from leukmodel.training import ModelBundle
 from tasks.links import artifact_key
 from tasks.retry import transient
@@ -46,7 +46,7 @@ def cross_validate_run(cohort: Cohort, config: Config, backbone_tags: dict[str, 
 
 @task(retries=1, retry_delay_seconds=5, retry_condition_fn=transient, cache_policy=NO_CACHE)
 def train_final_models(cohort: Cohort, config: Config, run: CVRun) -> dict[str, ModelBundle]:
-    """The fusion model and both baselines trained on the whole cohort, for registration."""
+    """The models the pyfunc serves (the fusion model and both baselines) trained on the whole cohort."""
     return train_final_bundles(cohort, config, run)
 
 

@@ -16,9 +16,9 @@ import pytest
 import ray
 from mlflow.tracking import MlflowClient
 
+from leukmodel.app.cross_validation import run_folder
 from leukmodel.data import build_cohort
 from leukmodel.distributed import experiment_path, featurize_on_ray
-from leukmodel.distributed.tracked import run_folder
 from leukmodel.features import featurize, load_bags
 from leukmodel.tracking.runs import PARENT_FILE
 from leukmodel.training.splits import make_folds
@@ -28,7 +28,7 @@ import sys
 from leukmodel.config import load_config
 from leukmodel.data import build_cohort
 from leukmodel.distributed import ray_session
-from leukmodel.distributed.tracked import tracked_cross_validation
+from leukmodel.app.cross_validation import tracked_cross_validation
 
 config = load_config(sys.argv[1])
 with ray_session(config):

@@ -52,11 +52,14 @@ def test_linear_image_is_sklearn_on_mean_standardised_tiles():
     np.testing.assert_allclose(prob, expected.predict_proba(mean_tiles(fold.test)), atol=1e-4)
 
 
+BOTH = ("fusion", "late_fusion")
+
+
 @pytest.mark.parametrize(
     ("pairing", "run", "left_out", "reference"),
     [
-        ("expression_only", {"genomic", "linear_genomic"}, {"fusion", "image", "linear_image"}, "genomic"),
-        ("image_only", {"image", "linear_image"}, {"fusion", "genomic", "linear_genomic"}, "image"),
+        ("expression_only", {"genomic", "linear_genomic"}, {*BOTH, "image", "linear_image"}, "genomic"),
+        ("image_only", {"image", "linear_image"}, {*BOTH, "genomic", "linear_genomic"}, "image"),
     ],
 )
 def test_default_models_are_what_the_modalities_allow(pairing, run, left_out, reference):

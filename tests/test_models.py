@@ -10,6 +10,7 @@ import torchvision
 from leukmodel.config import ModelConfig
 from leukmodel.genomics import GenomicTransform
 from leukmodel.models import (
+    MODELS,
     BidirectionalCrossAttention,
     FeatureStandardizer,
     GenomicEncoder,
@@ -19,6 +20,7 @@ from leukmodel.models import (
     build_model,
     mil_loss,
 )
+from leukmodel.models.registry import model_for, served_models
 
 SMALL = ModelConfig(
     genomic_hidden=[32, 16],
@@ -73,6 +75,41 @@ def test_baseline_outputs():
     genomic = build_model("genomic", 3, 24, 40, SMALL).eval()
     out = genomic(None, torch.randn(40))
     assert out.logits.shape == (3,) and out.attention is None
+
+
+def test_late_fusion_concatenates_the_pooled_tiles_and_the_genomic_embedding_into_one_head():
+    model = build_model("late_fusion", 3, 24, 40, SMALL).eval()
+    assert model.head.net[0].in_features == 24 + SMALL.genomic_dim
+    torch.nn.init.normal_(model.pool.score.weight)
+    features, expression = torch.randn(7, 24), torch.randn(40)
+    out = model(features, expression)
+    assert out.logits.shape == (3,) and out.attention.shape == (7,)
+    torch.testing.assert_close(out.attention.sum(), torch.tensor(1.0))
+    assert out.genomic_to_image is None and out.image_to_genomic is None
+    pooled, attention = model.pool(model.tiles(features))
+    expected = model.head(torch.cat([pooled, model.encoder(model.genome(expression))]))
+    torch.testing.assert_close(out.logits, expected)
+    torch.testing.assert_close(out.attention, attention)
+    assert model(features, torch.randn(40)).logits.sub(out.logits).abs().max() > 1e-6, "the expression matters"
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_every_registered_model_builds_with_the_modalities_it_declares(name):
+    entry = MODELS[name]
+    model = build_model(name, 3, 24, 40, SMALL).eval()
+    assert type(model) is entry.model and model.name == name
+    out = model(torch.randn(5, 24) if entry.uses_images else None, torch.randn(40) if entry.uses_expression else None)
+    assert out.logits.shape == (3,)
+    assert entry.served == (not entry.linear) and all(MODELS[r].linear for r in entry.linear_references)
+
+
+def test_routing_and_served_models_follow_the_registry_order():
+    assert served_models(list(MODELS)) == ["fusion", "image", "genomic"]
+    assert served_models(["late_fusion", "image", "genomic", "linear_image"]) == ["late_fusion", "image", "genomic"]
+    assert model_for(True, True, ["image", "late_fusion"]) == "late_fusion"
+    assert model_for(False, True, ["fusion", "image"]) is None
+    with pytest.raises(ValueError, match="unknown model 'nope'"):
+        build_model("nope", 3, 24, 40, SMALL)
 
 
 def test_image_to_genomic_attention_is_not_constant_across_tokens():

@@ -32,7 +32,7 @@ def _model(name: str):
     return model
 
 
-@pytest.mark.parametrize("name", ["fusion", "image", "genomic"])
+@pytest.mark.parametrize("name", ["fusion", "late_fusion", "image", "genomic"])
 def test_a_packed_batch_gives_each_bag_its_own_output(name):
     model = _model(name).eval()
     features, expression, labels = _bags()
@@ -55,7 +55,7 @@ def test_a_packed_batch_gives_each_bag_its_own_output(name):
             torch.testing.assert_close(got.image_to_genomic[:, :n], alone.image_to_genomic, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["fusion", "image", "genomic"])
+@pytest.mark.parametrize("name", ["fusion", "late_fusion", "image", "genomic"])
 def test_packed_loss_and_gradients_are_the_mean_of_the_bag_losses(name):
     model = _model(name).train()
     features, expression, labels = _bags()

@@ -15,7 +15,7 @@ from mlflow.entities import LoggedModelStatus
 from mlflow.tracking import MlflowClient
 from test_serving_model import MODELS, ServedModel, build_served_model
 
-from leukmodel.serving import register_final_models
+from leukmodel.app.register import register_final_models
 from leukmodel.tracking.registry import DECISION_TAG, RUN_TAG
 from leukmodel.tracking.setup import registered_model_name
 
@@ -29,7 +29,7 @@ import mlflow
 from mlflow.tracking import MlflowClient
 
 from leukmodel.config import load_config
-from leukmodel.serving import register_final_models
+from leukmodel.app.register import register_final_models
 from leukmodel.training import ModelBundle
 
 

@@ -31,7 +31,7 @@ import ray
 from leukmodel.config import load_config
 from leukmodel.data import build_cohort
 from leukmodel.distributed import ray_session
-from leukmodel.distributed.tracked import tracked_cross_validation
+from leukmodel.app.cross_validation import tracked_cross_validation
 
 config = load_config(sys.argv[1])
 

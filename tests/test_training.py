@@ -15,6 +15,7 @@ from leukmodel.config import config_from_dict
 from leukmodel.data.cohort import Cohort, Sample
 from leukmodel.device import resolve_device
 from leukmodel.errors import CohortError, ConfigError
+from leukmodel.models import MODELS
 from leukmodel.training import (
     EarlyStopping,
     ModelBundle,
@@ -25,8 +26,11 @@ from leukmodel.training import (
     run_trial,
     train_final,
 )
+from leukmodel.training.plan import plan_models
 
 CLASSES = ("ALL", "AML", "CLL")
+FIVE_MODELS = ("fusion", "image", "genomic", "linear_image", "linear_genomic")
+"""The models of the cross-validation tests (without late_fusion, which tests/test_models.py covers)."""
 GENES = 30
 DIM = 16
 
@@ -161,11 +165,17 @@ def test_early_stopping_restores_the_best_weights():
     assert val_loss == pytest.approx(best["val_loss"], rel=1e-5)
 
 
+def test_the_default_models_of_a_paired_cohort_are_every_registered_model():
+    plan = plan_models(config(), COHORT)
+    assert plan.models == tuple(MODELS) and plan.reference == "fusion" and not plan.left_out
+    assert "late_fusion" in plan.models
+
+
 def test_cross_validation_writes_its_output_folder(tmp_path):
-    cfg = config(training={"max_epochs": 2})
+    cfg = config(training={"max_epochs": 2}, cv={"models": [*FIVE_MODELS]})
     result = run_cross_validation(COHORT, BAGS, cfg, out_dir=tmp_path)
     n = len(COHORT)
-    assert len(result.predictions) == 5 * n  # by default every model the modalities allow, linear references too
+    assert len(result.predictions) == 5 * n  # the deep models and both linear references
     assert result.predictions.groupby("model")["sample_id"].nunique().eq(n).all()
     pairs = set(zip(result.mcnemar["reference"], result.mcnemar["model"], strict=True))
     assert pairs == {

@@ -26,9 +26,10 @@ def cv(config_path: Path, out: Path | None, progress: bool) -> None:
     from leukmodel.config import load_config
     from leukmodel.data import build_cohort
     from leukmodel.features import featurize, load_bags
+    from leukmodel.models.registry import uses_images
     from leukmodel.training import run_cross_validation
     from leukmodel.training.cv import check_output_dir
-    from leukmodel.training.plan import USES_IMAGES, resolve_models
+    from leukmodel.training.plan import resolve_models
 
     if progress:
         logging.basicConfig(format="%(message)s")
@@ -39,7 +40,7 @@ def cv(config_path: Path, out: Path | None, progress: bool) -> None:
     cohort = build_cohort(config)
     config = resolve_models(config, cohort)
     bags = {}
-    if any(USES_IMAGES[m] for m in config.cv.models):
+    if any(uses_images(m) for m in config.cv.models):
         images = list(dict.fromkeys(path for sample in cohort.samples for path in sample.images))
         featurize(images, config, progress=progress)
         bags = load_bags(cohort, config, level="layer3" if config.training.finetune_layer4 else "pooled")

@@ -30,8 +30,8 @@ def evaluate(
     intervals, the confusion matrix, ROC curves and per-sample predictions, to a folder and to an MLflow run
     linked to the model version (tagged leukmodel.kind=external_evaluation).
     """
+    from leukmodel.app.evaluate import evaluate_registered_model
     from leukmodel.config import load_config
-    from leukmodel.tracking.external import evaluate_registered_model
 
     run = evaluate_registered_model(load_config(config_path), model_uri, out, tracking_uri, device, progress)
     click.echo(run.result.to_markdown(model_uri))

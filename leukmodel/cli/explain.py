@@ -3,8 +3,8 @@ cross-validation's MLflow run, written locally and logged back to the run.
 
 The run is found at ``--tracking-uri``, else ``MLFLOW_TRACKING_URI``, else the tracking URI of ``--config CONFIG``
 (its ``tracking.mlflow_uri``, else the SQLite file in its ``output_dir``: where ``leukmodel run CONFIG`` logged).
-The run's own ``config.yaml`` and ``cv/`` artifacts then say everything else; the cohort and its feature bags are
-rebuilt from the files and the local feature cache that config names.
+The run's own config and cross-validation artifacts (:mod:`leukmodel.tracking.layout`) then say everything else;
+the cohort and its feature bags are rebuilt from the files and the local feature cache that config names.
 """
 
 from __future__ import annotations
@@ -20,11 +20,13 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from mlflow.tracking import MlflowClient
-
     from leukmodel.config import Config
     from leukmodel.data import Cohort
     from leukmodel.features import Bag
+    from leukmodel.tracking.artifacts import RunArtifacts
+
+CV_TABLES = ("predictions.csv", "folds.csv", "run.json")
+"""The files of the run's ``cv/`` that find a sample's fold model."""
 
 RUN_OPTIONS = [
     click.option("--tracking-uri", default=None, help="MLflow tracking URI (default: MLFLOW_TRACKING_URI)."),
@@ -64,25 +66,23 @@ def explain(
     original images, SHAP of its genes. The files are logged under explanations/<sample>/ of the run.
     """
     from leukmodel.explain import explain_sample, load_explanation_backbone, out_of_fold, sample_folder
-    from leukmodel.training.plan import USES_IMAGES
+    from leukmodel.models.registry import uses_images
+    from leukmodel.tracking.layout import cv_file, explanation
 
     with tempfile.TemporaryDirectory(prefix="leukmodel-explain-") as staging:
         run = _Run.open(run_id, tracking_uri, config_path, Path(staging))
-        cv_dir = run.download_cv(models=False)
+        cv_dir = run.artifacts.download_cv(run.staging, CV_TABLES)
         model = model or _reference(cv_dir)
         where = out_of_fold(cv_dir, sample_id, model)
-        run.download(f"cv/models/{where.bundle_path.name}")
+        run.artifacts.download(cv_file(where.bundle_path.relative_to(cv_dir).as_posix()), run.staging)
         bundle = where.load_bundle()
-        cohort, bags = run.cohort(images=USES_IMAGES[model])
-        backbone = load_explanation_backbone(run.config, run.backbone_sha256) if USES_IMAGES[model] else None
+        cohort, bags = run.cohort(images=uses_images(model))
+        backbone = load_explanation_backbone(run.config, run.backbone_sha256) if uses_images(model) else None
         out = out or Path(f"explanations-{run_id}") / sample_folder(sample_id)
-        explanation = explain_sample(sample_id, cohort, bags, run.config, bundle, out, backbone=backbone)
-    run.client.log_artifacts(run_id, str(out), f"explanations/{sample_folder(sample_id)}")
-    click.echo(
-        f"sample {sample_id}: true {explanation.label}, predicted {explanation.predicted} "
-        f"({model}, fold {explanation.fold})"
-    )
-    click.echo(f"written to {out} and logged to run {run_id} under explanations/{sample_folder(sample_id)}/")
+        result = explain_sample(sample_id, cohort, bags, run.config, bundle, out, backbone=backbone)
+    run.artifacts.log_explanations(out, sample_folder(sample_id))
+    click.echo(f"sample {sample_id}: true {result.label}, predicted {result.predicted} ({model}, fold {result.fold})")
+    click.echo(f"written to {out} and logged to run {run_id} under {explanation(sample_folder(sample_id))}/")
 
 
 @click.command()
@@ -100,34 +100,32 @@ def report(run_id: str, out: Path | None, tracking_uri: str | None, config_path:
     Explanations already logged under explanations/ are used; without them, a few samples per class
     (explain.samples_per_class) are explained first and logged there.
     """
-    from leukmodel.explain import explain_cv
-    from leukmodel.report import build_report
-    from leukmodel.training.plan import USES_IMAGES
+    from leukmodel.app.report import explain_and_report
+    from leukmodel.models.registry import uses_images
+    from leukmodel.tracking.layout import REPORT
 
     out = out or Path(f"report-{run_id}.html")
     with tempfile.TemporaryDirectory(prefix="leukmodel-report-") as staging:
         run = _Run.open(run_id, tracking_uri, config_path, Path(staging))
-        cv_dir = run.download_cv(models=True)
-        explanations = run.download_explanations()
-        if explanations is None:
-            cohort, bags = run.cohort(images=USES_IMAGES[_reference(cv_dir)])
-            explanations = run.staging / "explanations"
-            explain_cv(cv_dir, cohort, bags, run.config, explanations, backbone_sha256=run.backbone_sha256)
-            run.client.log_artifacts(run_id, str(explanations), "explanations")
-        build_report(cv_dir, explanations, out, tags=run.tags, run_id=run_id)
-        logged = run.staging / "report" / "report.html"
-        logged.parent.mkdir()
-        logged.write_bytes(out.read_bytes())
-        run.client.log_artifact(run_id, str(logged), "report")
-    click.echo(f"report written to {out} and logged to run {run_id} as report/report.html")
+        cv_dir = run.artifacts.download_cv(run.staging)
+        explain_and_report(
+            run.artifacts,
+            cv_dir,
+            run.config,
+            lambda: run.cohort(images=uses_images(_reference(cv_dir))),
+            run.staging,
+            out,
+            reuse_logged=True,
+        )
+    click.echo(f"report written to {out} and logged to run {run_id} as {REPORT}")
 
 
 @dataclass
 class _Run:
-    """A cross-validation's MLflow run, its downloaded artifacts and its config."""
+    """A cross-validation's MLflow run, its artifacts, a staging folder for them and its config."""
 
     run_id: str
-    client: MlflowClient
+    artifacts: RunArtifacts
     tags: dict[str, str]
     staging: Path
     config: Config
@@ -140,6 +138,7 @@ class _Run:
 
         from leukmodel.config import load_config
         from leukmodel.explain import ArtifactError
+        from leukmodel.tracking.artifacts import RunArtifacts
         from leukmodel.tracking.setup import check_reachable
 
         uri = check_reachable(_tracking_uri(tracking_uri, config_path))
@@ -152,52 +151,15 @@ class _Run:
                 file=uri,
                 expected="the id of a cross-validation's parent run at this tracking URI",
             ) from None
-        tags = dict(run.data.tags)
-        config = load_config(cls.fetch(client, run_id, "config.yaml", staging))
-        return cls(run_id, client, tags, staging, config)
+        artifacts = RunArtifacts(client, run_id)
+        config = load_config(artifacts.download_config(staging))
+        return cls(run_id, artifacts, dict(run.data.tags), staging, config)
 
     @property
     def backbone_sha256(self) -> str | None:
         from leukmodel.tracking.layout import tag
 
         return self.tags.get(tag("backbone_sha256"))
-
-    def download(self, artifact: str) -> Path:
-        """One artifact (file or folder) of the run, at the same relative path under the staging folder."""
-        return self.fetch(self.client, self.run_id, artifact, self.staging)
-
-    @staticmethod
-    def fetch(client: MlflowClient, run_id: str, artifact: str, into: Path) -> Path:
-        """One artifact (file or folder) of run ``run_id``, at the same relative path under ``into``.
-
-        Raises:
-            ArtifactError: the run has no such artifact.
-        """
-        from leukmodel.explain import ArtifactError
-
-        parent = Path(artifact).parent
-        names = {Path(f.path).name for f in client.list_artifacts(run_id, None if parent == Path(".") else str(parent))}
-        if Path(artifact).name not in names:
-            raise ArtifactError(
-                f"run {run_id} has no artifact '{artifact}'",
-                expected="a cross-validation's parent run with config.yaml and cv/ logged (leukmodel run)",
-            )
-        destination = into / parent
-        destination.mkdir(parents=True, exist_ok=True)
-        return Path(client.download_artifacts(run_id, artifact, str(destination)))
-
-    def download_cv(self, models: bool) -> Path:
-        """The run's ``cv/`` tables (and, with ``models``, every fold model) into the staging folder."""
-        if models:
-            return self.download("cv")
-        for name in ("predictions.csv", "folds.csv", "run.json"):
-            self.download(f"cv/{name}")
-        return self.staging / "cv"
-
-    def download_explanations(self) -> Path | None:
-        """The run's ``explanations/`` when ``explain_cv`` logged them (an ``index.json``), else ``None``."""
-        names = {Path(f.path).name for f in self.client.list_artifacts(self.run_id, "explanations")}
-        return self.download("explanations") if "index.json" in names else None
 
     def cohort(self, images: bool) -> tuple[Cohort, Mapping[str, Bag]]:
         """The run's cohort and, when ``images``, its bags from the local feature cache."""

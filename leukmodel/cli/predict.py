@@ -89,8 +89,10 @@ def predict(
 
 
 def _text(record: dict, cohort: str) -> str:
-    by = {"fusion": "the fusion model (images + expression)"}.get(
-        record["model"], f"the {record['model']}-only model: no {record['missing_modality']} given"
+    by = (
+        f"the {record['model']} model (images + expression)"
+        if record["missing_modality"] is None
+        else f"the {record['model']}-only model: no {record['missing_modality']} given"
     )
     best = record["probabilities"][record["predicted_class"]]
     lines = [

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from leukmodel.config.base import Section
 
-ModelName = Literal["fusion", "image", "genomic", "linear_image", "linear_genomic"]
+
+def _registered(name: str) -> str:
+    """A model name of the registry. Imported here, when a config is checked: the registry imports the models,
+    which read their sizes from this module."""
+    from leukmodel.models.registry import model_entry
+
+    return model_entry(name).name
+
+
+ModelName = Annotated[str, AfterValidator(_registered)]
+"""The name of a model of :data:`leukmodel.models.registry.MODELS`."""
 
 
 class GenomicConfig(Section):
@@ -91,9 +101,10 @@ class TrainingConfig(Section):
 class CVConfig(Section):
     """Stratified, patient-grouped cross-validation and its statistics.
 
-    ``models``: ``None`` (the default) runs every model the cohort's modalities allow (the deep models ``fusion``,
-    ``image``, ``genomic`` and the linear references ``linear_image``, ``linear_genomic``); the summary names
-    those left out and why. A list runs exactly those models, and one the cohort cannot serve is an error.
+    ``models``: ``None`` (the default) runs every model of the registry the cohort's modalities allow (the deep
+    models ``fusion``, ``late_fusion``, ``image``, ``genomic`` and the linear references ``linear_image``,
+    ``linear_genomic``; :mod:`leukmodel.models.registry`); the summary names those left out and why. A list runs
+    exactly those models, and one the cohort cannot serve is an error.
     ``bootstrap`` resamples give the 95% intervals of every metric; McNemar's test compares ``reference`` (``None``:
     the best model run, fusion where present) with each other model, and each deep model with its linear
     reference. ``save_models`` writes each (model, fold) bundle into the output folder.

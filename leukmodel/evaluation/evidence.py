@@ -8,7 +8,7 @@ Every metric and comparison of a model reading expression is then inflated by co
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 import pandas as pd
 
@@ -20,11 +20,11 @@ LABEL_MATCHED_REASON = (
 )
 
 
-def matched_models(pairing: str, models: Collection[str], uses_expression: dict[str, bool]) -> list[str]:
-    """The models of ``models`` whose results are not evidence under ``pairing``."""
+def matched_models(pairing: str, models: Collection[str], reads_expression: Callable[[str], bool]) -> list[str]:
+    """The models of ``models`` whose results are not evidence under ``pairing`` (``reads_expression(model)``)."""
     if pairing != "label_matched":
         return []
-    return [m for m in models if uses_expression.get(m, False)]
+    return [m for m in models if reads_expression(m)]
 
 
 def evidence_column(frame: pd.DataFrame, not_evidence: Collection[str], columns: tuple[str, ...]) -> pd.Series:

@@ -91,13 +91,14 @@ def evaluate_external(
             expected="the model's class names (map the cohort's classes with class_map)",
         )
     genes = cohort.genes if cohort.expression is not None and predictor.spec.genes else []
+    reads_images = any(model.uses_images for model in predictor.models.values())
     rows = []
     for sample in tqdm(cohort.samples, desc="predicting", unit="sample", disable=not progress):
         expression = None
         if genes and sample.expression_id is not None:
             values = cohort.expression.loc[sample.expression_id].to_numpy(dtype=np.float64)
             expression = dict(zip(genes, values, strict=True))
-        images = read_images([str(p) for p in sample.images]) if predictor.spec.models != ["genomic"] else ()
+        images = read_images([str(p) for p in sample.images]) if reads_images else ()
         prediction = predictor.predict(SampleInput(sample.sample_id, images, expression))
         rows.append(
             {

@@ -62,7 +62,7 @@ def mcnemar_test(correct_a: np.ndarray, correct_b: np.ndarray, exact_below: int 
 
 
 def mcnemar_table(
-    predictions: pd.DataFrame, reference: str | None = "fusion", pairs: Sequence[tuple[str, str]] = ()
+    predictions: pd.DataFrame, reference: str | None, pairs: Sequence[tuple[str, str]] = ()
 ) -> pd.DataFrame:
     """McNemar's test of ``reference`` against each other model, and of each of ``pairs``, on the samples both
     predicted.

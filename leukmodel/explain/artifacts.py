@@ -15,10 +15,10 @@ import pandas as pd
 
 from leukmodel.errors import LeukInputError
 from leukmodel.training.bundle import ModelBundle
+from leukmodel.training.cv import bundle_file
 
 PREDICTIONS = "predictions.csv"
 FOLDS = "folds.csv"
-MODELS = "models"
 _ID_COLUMNS = {"sample_id": str, "patient_id": str}
 
 
@@ -116,6 +116,6 @@ def out_of_fold(cv_dir: str | PathLike[str], sample_id: str, model: str) -> OutO
         label=str(row["y_true"]),
         predicted=str(row["y_pred"]),
         probabilities={c: float(row[f"prob_{c}"]) for c in classes},
-        bundle_path=cv_dir / MODELS / f"{model}-fold{fold}.pt",
+        bundle_path=cv_dir / bundle_file(model, fold),
         train_ids=tuple(train),
     )

@@ -25,9 +25,10 @@ from leukmodel.explain.artifacts import PREDICTIONS, out_of_fold, read_table
 from leukmodel.explain.figures import class_gene_panels, save_figure
 from leukmodel.explain.sample import SampleExplanation, explain_sample, load_explanation_backbone
 from leukmodel.features.bags import Bag
+from leukmodel.models.registry import uses_images
 from leukmodel.owned import owned_folder
 from leukmodel.training.bundle import ModelBundle
-from leukmodel.training.plan import USES_IMAGES, resolve_models
+from leukmodel.training.plan import resolve_models
 
 INDEX = "index.json"
 CLASS_GENES = "top_genes_per_class.csv"
@@ -97,9 +98,9 @@ def explain_cv(
     model = model or resolve_models(config, cohort).cv.reference
     per_class = config.explain.samples_per_class if per_class is None else per_class
     predictions = read_table(cv_dir, PREDICTIONS)
-    eligible = set(bags) if USES_IMAGES[model] else None
+    eligible = set(bags) if uses_images(model) else None
     picks = pick_samples(predictions, model, cohort.classes, per_class, eligible)
-    backbone = load_explanation_backbone(config, backbone_sha256) if USES_IMAGES[model] else None
+    backbone = load_explanation_backbone(config, backbone_sha256) if uses_images(model) else None
     bundles: dict[int, ModelBundle] = {}
     explanations, index = [], []
     for sample_id, reason in picks:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -21,7 +22,7 @@ from leukmodel.data.images import decode_rgb
 from leukmodel.device import resolve_device
 from leukmodel.errors import ImageError, LeukInputError
 from leukmodel.features.backbone import BackboneInfo, load_backbone
-from leukmodel.features.cache import FeatureCache, Level, cache_settings, file_sha256
+from leukmodel.features.cache import FeatureCache, Level, cache_identity, cache_settings, file_sha256
 from leukmodel.features.device import resolve_precision
 from leukmodel.features.extractor import FeatureExtractor
 from leukmodel.preprocessing import NO_FOREGROUND_EXPECTED, NoForegroundError, Tiles, tile_image
@@ -87,6 +88,25 @@ def feature_cache(config: Config, info: BackboneInfo | None = None, precision: s
     if precision is None:
         precision = resolve_precision(config.features.precision, resolve_device(config.features.device))
     return FeatureCache(config.features.cache_dir, cache_settings(config.tiles, info, precision))
+
+
+def featurization_key(images: Sequence[Path], config: Config) -> str:
+    """What decides whether featurizing ``images`` has work to do: the images (path, size, modification time), the
+    feature cache's own key (:func:`feature_cache`: tiling, foreground method, cache format, backbone weights hash,
+    precision), the levels stored, and the cache folder with its identity (a deleted and remade cache folder is
+    another folder). Two calls with one key find the same features cached (the featurize step's Prefect cache)."""
+    digest = hashlib.sha256()
+    for path in sorted(images):
+        stat = path.stat()
+        digest.update(f"{path}|{stat.st_size}|{stat.st_mtime_ns};".encode())
+    settings = {
+        "feature_cache": feature_cache(config).key,
+        "store_layer3": config.features.store_layer3,
+        "cache_dir": str(config.features.cache_dir),
+        "cache_id": cache_identity(config.features.cache_dir),
+    }
+    digest.update(json.dumps(settings, sort_keys=True).encode())
+    return digest.hexdigest()
 
 
 def featurize(

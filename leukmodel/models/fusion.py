@@ -1,20 +1,37 @@
-"""The fusion model and its two baselines, built alike so their comparison is fair."""
+"""The bag classifier interface, the fusion model and its two single-modality baselines, built alike so their
+comparison is fair. Which models exist, and how each is built, is :mod:`leukmodel.models.registry`."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 
 from torch import Tensor, nn
 
 from leukmodel.config.model import ModelConfig, ModelName
-from leukmodel.genomics.transform import GenomicTransform
 from leukmodel.models.cross_attention import BidirectionalCrossAttention
 from leukmodel.models.genomic import GenomicEncoder, GenomicTokens
 from leukmodel.models.mil import ClassifierHead, GatedAttentionPool
 from leukmodel.models.output import ModelOutput
 from leukmodel.models.tile_norm import FeatureStandardizer
 
-MODEL_NAMES: tuple[ModelName, ...] = ("fusion", "image", "genomic", "linear_image", "linear_genomic")
+
+@dataclass(frozen=True)
+class ModelParts:
+    """What a model is built from: C classes, the tile feature size D (after ``tile_encoder``), the size of the
+    genomic input (after ``genomic_input``, the fold's frozen transform), the layer sizes, and the optional input
+    layers."""
+
+    n_classes: int
+    feature_dim: int
+    genomic_in: int
+    cfg: ModelConfig
+    tile_encoder: nn.Module | None = None
+    genomic_input: nn.Module | None = None
+
+    def all(self) -> tuple[int, int, int, ModelConfig, nn.Module | None, nn.Module | None]:
+        """Every part, in the order of a two-modality model's constructor."""
+        return (self.n_classes, self.feature_dim, self.genomic_in, self.cfg, self.tile_encoder, self.genomic_input)
 
 
 class BagClassifier(nn.Module, ABC):
@@ -40,6 +57,20 @@ class BagClassifier(nn.Module, ABC):
         self.tile_encoder = tile_encoder
         self.genomic_input = genomic_input
         self.genomic_norm: nn.Module = nn.Identity()
+
+    @classmethod
+    @abstractmethod
+    def create(cls, parts: ModelParts) -> BagClassifier:
+        """The model from what every model is built from (:func:`~leukmodel.models.registry.build_model`); each
+        takes the parts it reads."""
+
+    def standardize_inputs(self, cfg: ModelConfig, feature_dim: int | None = None, genomic_in: int | None = None):
+        """The tile (``feature_dim``) and genomic (``genomic_in``) standardisation ``cfg`` asks for, fitted later on
+        the fold's training part; ``None`` for an input the model does not read."""
+        if feature_dim is not None:
+            self.tile_norm = FeatureStandardizer(feature_dim) if cfg.standardize_tiles else nn.Identity()
+        if genomic_in is not None and cfg.standardize_genomic:
+            self.genomic_norm = FeatureStandardizer(genomic_in)
 
     def forward(self, features: Tensor | None, expression: Tensor | None) -> ModelOutput:
         """One bag: a packed batch of one, without padding."""
@@ -84,10 +115,13 @@ class GenomicOnlyModel(BagClassifier):
 
     def __init__(self, n_classes: int, genomic_in: int, cfg: ModelConfig, genomic_input: nn.Module | None = None):
         super().__init__(n_classes, genomic_input=genomic_input)
-        if cfg.standardize_genomic:
-            self.genomic_norm = FeatureStandardizer(genomic_in)
+        self.standardize_inputs(cfg, genomic_in=genomic_in)
         self.encoder = GenomicEncoder(genomic_in, cfg.genomic_hidden, cfg.genomic_dim, cfg.dropout)
         self.head = nn.Linear(cfg.genomic_dim, n_classes)
+
+    @classmethod
+    def create(cls, parts: ModelParts) -> GenomicOnlyModel:
+        return cls(parts.n_classes, parts.genomic_in, parts.cfg, parts.genomic_input)
 
     def forward_packed(self, features: Tensor | None, expression: Tensor | None, mask: Tensor | None) -> ModelOutput:
         return ModelOutput(logits=self.head(self.encoder(self.genome(expression))))
@@ -102,9 +136,13 @@ class ImageOnlyModel(BagClassifier):
 
     def __init__(self, n_classes: int, feature_dim: int, cfg: ModelConfig, tile_encoder: nn.Module | None = None):
         super().__init__(n_classes, tile_encoder=tile_encoder)
-        self.tile_norm = FeatureStandardizer(feature_dim) if cfg.standardize_tiles else nn.Identity()
+        self.standardize_inputs(cfg, feature_dim=feature_dim)
         self.pool = GatedAttentionPool(feature_dim, cfg.mil_attention_dim)
         self.head = ClassifierHead(feature_dim, n_classes, cfg.mil_hidden, cfg.dropout)
+
+    @classmethod
+    def create(cls, parts: ModelParts) -> ImageOnlyModel:
+        return cls(parts.n_classes, parts.feature_dim, parts.cfg, parts.tile_encoder)
 
     def forward_packed(self, features: Tensor | None, expression: Tensor | None, mask: Tensor | None) -> ModelOutput:
         pooled, attention = self.pool(self.tiles(features, mask), mask)
@@ -129,9 +167,7 @@ class FusionModel(BagClassifier):
     ):
         super().__init__(n_classes, tile_encoder=tile_encoder, genomic_input=genomic_input)
         width = cfg.attention_heads * cfg.attention_head_dim
-        self.tile_norm = FeatureStandardizer(feature_dim) if cfg.standardize_tiles else nn.Identity()
-        if cfg.standardize_genomic:
-            self.genomic_norm = FeatureStandardizer(genomic_in)
+        self.standardize_inputs(cfg, feature_dim, genomic_in)
         self.encoder = GenomicEncoder(genomic_in, cfg.genomic_hidden, cfg.genomic_dim, cfg.dropout)
         self.tokens = GenomicTokens(cfg.genomic_dim, width)
         self.cross_attention = BidirectionalCrossAttention(
@@ -139,6 +175,10 @@ class FusionModel(BagClassifier):
         )
         self.pool = GatedAttentionPool(feature_dim, cfg.mil_attention_dim)
         self.head = ClassifierHead(feature_dim, n_classes, cfg.mil_hidden, cfg.dropout)
+
+    @classmethod
+    def create(cls, parts: ModelParts) -> FusionModel:
+        return cls(*parts.all())
 
     def forward_packed(self, features: Tensor | None, expression: Tensor | None, mask: Tensor | None) -> ModelOutput:
         embedding = self.encoder(self.genome(expression))
@@ -154,44 +194,3 @@ class FusionModel(BagClassifier):
 
 def _batch_of_one(x: Tensor | None) -> Tensor | None:
     return None if x is None else x.unsqueeze(0)
-
-
-def build_model(
-    name: ModelName,
-    n_classes: int,
-    feature_dim: int,
-    n_genes: int,
-    cfg: ModelConfig,
-    genomic_transform: GenomicTransform | None = None,
-    tile_encoder: nn.Module | None = None,
-) -> BagClassifier:
-    """Build the fusion model or a baseline.
-
-    Args:
-        name: ``fusion``, ``image`` (image-only baseline), ``genomic`` (genomic-only baseline), or a linear
-            reference (``linear_image``, ``linear_genomic``; see :mod:`leukmodel.models.linear`).
-        n_classes: C.
-        feature_dim: D, the tile feature size (the tile encoder's output size when fine-tuning layer4).
-        n_genes: G, the length of the per-gene expression input.
-        cfg: layer sizes.
-        genomic_transform: the fold's fitted transform, built in as a frozen layer so the model takes per-gene
-            expression. Without it the expression input is taken as already transformed (G features).
-        tile_encoder: a module applied to the ``features`` input first (:class:`Layer4Encoder`).
-    """
-    genomic_input = None if genomic_transform is None else genomic_transform.as_module()
-    if genomic_input is not None and genomic_input.in_features != n_genes:
-        raise ValueError(f"the genomic transform takes {genomic_input.in_features} genes, not n_genes={n_genes}")
-    genomic_in = n_genes if genomic_input is None else genomic_input.out_features
-    if name == "fusion":
-        return FusionModel(n_classes, feature_dim, genomic_in, cfg, tile_encoder, genomic_input)
-    if name == "image":
-        return ImageOnlyModel(n_classes, feature_dim, cfg, tile_encoder)
-    if name == "genomic":
-        return GenomicOnlyModel(n_classes, genomic_in, cfg, genomic_input)
-    from leukmodel.models.linear import LinearGenomicModel, LinearImageModel  # they subclass BagClassifier
-
-    if name == "linear_genomic":
-        return LinearGenomicModel(n_classes, genomic_in, genomic_input)
-    if name == "linear_image":
-        return LinearImageModel(n_classes, feature_dim, tile_encoder)
-    raise ValueError(f"unknown model {name!r}; expected one of {', '.join(MODEL_NAMES)}")

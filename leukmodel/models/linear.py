@@ -11,7 +11,7 @@ from abc import abstractmethod
 
 from torch import Tensor, nn
 
-from leukmodel.models.fusion import BagClassifier
+from leukmodel.models.fusion import BagClassifier, ModelParts
 from leukmodel.models.output import ModelOutput
 from leukmodel.models.tile_norm import FeatureStandardizer
 
@@ -40,6 +40,10 @@ class LinearGenomicModel(LinearClassifier):
         super().__init__(n_classes, genomic_input=genomic_input)
         self.head = nn.Linear(genomic_in, n_classes)
 
+    @classmethod
+    def create(cls, parts: ModelParts) -> LinearGenomicModel:
+        return cls(parts.n_classes, parts.genomic_in, parts.genomic_input)
+
     def inputs(self, features: Tensor | None, expression: Tensor | None, mask: Tensor | None = None) -> Tensor:
         return self.genome(expression)
 
@@ -55,6 +59,10 @@ class LinearImageModel(LinearClassifier):
         super().__init__(n_classes, tile_encoder=tile_encoder)
         self.tile_norm = FeatureStandardizer(feature_dim)
         self.head = nn.Linear(feature_dim, n_classes)
+
+    @classmethod
+    def create(cls, parts: ModelParts) -> LinearImageModel:
+        return cls(parts.n_classes, parts.feature_dim, parts.tile_encoder)
 
     def inputs(self, features: Tensor | None, expression: Tensor | None, mask: Tensor | None = None) -> Tensor:
         """The mean standardised tile feature of each bag (over its real tiles in a packed batch)."""

@@ -7,7 +7,6 @@ from leukmodel.serving.log import log_model
 from leukmodel.serving.prediction import EncodedBag, Prediction
 from leukmodel.serving.predictor import Predictor
 from leukmodel.serving.pyfunc import LeukPyfunc
-from leukmodel.serving.register import register_final_models
 from leukmodel.serving.spec import ServingSpec
 
 __all__ = [
@@ -25,7 +24,6 @@ __all__ = [
     "log_model",
     "read_expression_csv",
     "read_images",
-    "register_final_models",
     "samples_from_frame",
     "training_means",
 ]

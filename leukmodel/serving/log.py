@@ -24,11 +24,12 @@ from leukmodel.device import resolve_device
 from leukmodel.errors import ConfigError
 from leukmodel.features.backbone import BackboneInfo, load_backbone
 from leukmodel.features.device import resolve_precision
+from leukmodel.models.registry import deep_models, served_models
 from leukmodel.serving.expression import training_means
 from leukmodel.serving.inputs import SampleInput, read_images
 from leukmodel.serving.predictor import Predictor
 from leukmodel.serving.pyfunc import signature
-from leukmodel.serving.spec import BACKBONE_KEY, MODEL_KEYS, SPEC_KEY, ServingSpec
+from leukmodel.serving.spec import BACKBONE_KEY, SPEC_KEY, ServingSpec
 from leukmodel.training.bundle import ModelBundle
 
 MODEL_CODE = Path(__file__).with_name("model_code.py")
@@ -100,7 +101,7 @@ def log_model(
         tags={**first.tags, "pretrained": info.tags()["pretrained"]},
         classes=list(first.classes),
         genes=[] if expression_bundle is None else list(expression_bundle.genes),
-        models=[m for m in MODEL_KEYS if m in bundles],
+        models=served_models(list(bundles)),
         backbone={k: getattr(info, k) for k in BackboneInfo.__dataclass_fields__},
         precision=precision,
         tiles=config.tiles.model_dump(mode="json"),
@@ -145,15 +146,18 @@ def log_model(
 
 def _check_bundles(bundles: Mapping[str, ModelBundle], config: Config) -> None:
     if not bundles:
-        raise ConfigError("no model bundles to log", field="bundles", expected="fusion, image and/or genomic")
+        raise ConfigError("no model bundles to log", field="bundles", expected=f"any of {', '.join(deep_models())}")
     values = config.to_dict()
     first = next(iter(bundles.values()))
     genes: list[str] | None = None
     for key, bundle in bundles.items():
         where = f"bundles[{key}]"
-        if key not in MODEL_KEYS or bundle.model_name != key:
+        if key not in served_models(list(bundles)) or bundle.model_name != key:
             raise ConfigError(
-                f"key '{key}' holds a {bundle.model_name} model", field=where, expected="keys fusion, image, genomic"
+                f"key '{key}' holds a {bundle.model_name} model",
+                field=where,
+                expected="one deep model per combination of modalities, each under its own name "
+                f"({', '.join(deep_models())})",
             )
         if bundle.classes != first.classes:
             raise ConfigError(

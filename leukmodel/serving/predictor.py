@@ -19,6 +19,7 @@ from leukmodel.errors import ConfigError, LeukInputError
 from leukmodel.features.device import bf16_supported
 from leukmodel.features.extractor import FeatureExtractor
 from leukmodel.models.fusion import BagClassifier
+from leukmodel.models.registry import model_for
 from leukmodel.preprocessing import NoForegroundError, tile_image
 from leukmodel.serving.expression import AlignedExpression, align_expression, training_means
 from leukmodel.serving.inputs import ImageInput, SampleInput
@@ -31,8 +32,10 @@ from leukmodel.training.packing import pack, prediction_batches
 class Predictor:
     """A served model in memory: the backbone, the tiling and the trained models, loaded once and reused.
 
-    Samples with images and expression go to the fusion model; with images only to the image-only model, with
-    expression only to the genomic-only model, and the prediction says so.
+    Each sample goes to the served model that reads exactly its modalities (:func:`~leukmodel.models.registry.
+    model_for`): with images and expression the fusion model (or the late-fusion model where it was served
+    instead), with images only the image-only model, with expression only the genomic-only model; the prediction
+    says which, and which modality was missing.
 
     Attributes:
         spec, bundles: as given; ``models`` holds the built models, ``extractor`` the backbone.
@@ -134,13 +137,7 @@ class Predictor:
     def _inputs(self, sample: SampleInput, impute_missing: bool) -> _ModelInputs:
         """Route the sample, encode its images and align its expression."""
         row = sample.sample_id
-        name, missing = _route(sample)
-        if name not in self.models:
-            raise LeukInputError(
-                f"the sample needs the {name} model, the served model has {', '.join(self.models)}",
-                row=row,
-                expected="both modalities" if name != "fusion" else "a model logged with its fusion model",
-            )
+        name, missing = _route(sample, list(self.models))
         bundle, model = self.bundles[name], self.models[name]
         inputs = _ModelInputs(row, name, missing)
         if model.uses_images:
@@ -230,17 +227,23 @@ class _ModelInputs:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def _route(sample: SampleInput) -> tuple[ModelName, str | None]:
-    """The model for the sample's modalities, and the missing modality (``None`` when both are there)."""
-    if sample.images and sample.expression is not None:
-        return "fusion", None
-    if sample.images:
-        return "image", "expression"
-    if sample.expression is not None:
-        return "genomic", "images"
-    raise LeukInputError(
-        "neither images nor expression given", row=sample.sample_id, expected="images, expression or both"
-    )
+def _route(sample: SampleInput, served: list[str]) -> tuple[ModelName, str | None]:
+    """The served model for the sample's modalities, and the missing modality (``None`` when both are there)."""
+    images, expression = bool(sample.images), sample.expression is not None
+    if not images and not expression:
+        raise LeukInputError(
+            "neither images nor expression given", row=sample.sample_id, expected="images, expression or both"
+        )
+    missing = None if images and expression else "expression" if images else "images"
+    name = model_for(images, expression, served)
+    if name is None:
+        reads = {None: "images and expression", "expression": "images only", "images": "expression only"}[missing]
+        raise LeukInputError(
+            f"the sample needs a model that reads {reads}, the served model has {', '.join(served)}",
+            row=sample.sample_id,
+            expected="both modalities" if missing else "a model logged with a model that reads both modalities",
+        )
+    return name, missing
 
 
 def _with_row(exc: LeukInputError, row: str | None) -> LeukInputError:

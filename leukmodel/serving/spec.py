@@ -2,7 +2,9 @@
 
 A logged leukmodel pyfunc holds these MLflow artifacts (keys of ``context.artifacts``)::
 
-    fusion, image, genomic   the final ModelBundles (``.pt``, readable with ``torch.load(weights_only=True)``)
+    <model>                  the final ModelBundles, one per served model (``fusion``, ``image``, ``genomic``;
+                             :func:`~leukmodel.models.registry.served_models`), ``.pt`` files readable with
+                             ``torch.load(weights_only=True)``
     backbone                 the tile encoder's state dict (without the classifier ``fc``), so a serving machine
                              needs neither internet nor torchvision's weights cache
     serving                  serving.json: the fields of :class:`ServingSpec`
@@ -22,7 +24,6 @@ from leukmodel.errors import ConfigError
 from leukmodel.features.backbone import BackboneInfo
 
 SPEC_FORMAT = "leukmodel-serving/1"
-MODEL_KEYS: tuple[ModelName, ...] = ("fusion", "image", "genomic")
 BACKBONE_KEY = "backbone"
 SPEC_KEY = "serving"
 
@@ -37,7 +38,8 @@ class ServingSpec:
             by every prediction.
         classes: the output order of every model.
         genes: the per-gene expression input order of the expression models (empty without them).
-        models: the models present (``fusion``, ``image``, ``genomic``).
+        models: the models present, at most one per combination of modalities (e.g. ``fusion``, ``image``,
+            ``genomic``); a sample goes to the one that reads exactly its modalities.
         backbone: the training backbone's :class:`~leukmodel.features.backbone.BackboneInfo` fields; its
             ``weights_sha256`` is checked against the bundled weights whenever they are loaded.
         precision: the precision the training features were computed in (``bf16`` or ``fp32``).

@@ -25,11 +25,11 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from leukmodel.models.registry import deep_models
 from leukmodel.tracking.layout import MODEL, TAG_PREFIX, tag
+from leukmodel.tracking.results import metric_key
 from leukmodel.tracking.setup import using_tracking_uri
 
-SCORE_MODELS = ("fusion", "image", "genomic")
-"""The deep models whose out-of-fold macro F1 scores a version, in order of preference."""
 SCORE_TAG = tag("cv_macro_f1")
 ALLOW_LABEL_MATCHED_TAG = tag("allow_label_matched_champion")
 RUN_TAG = tag("cv_run_id")
@@ -127,11 +127,11 @@ def _registration(client: MlflowClient, version: ModelVersion, alias: str) -> Re
 
 
 def score_metric(metrics: dict[str, float]) -> str:
-    """The run metric that scores its version: the macro F1 of the first of :data:`SCORE_MODELS` it ran."""
-    for model in SCORE_MODELS:
-        if f"{model}.macro_f1" in metrics:
-            return f"{model}.macro_f1"
-    raise KeyError(f"the run has no macro F1 of a deep model ({', '.join(SCORE_MODELS)})")
+    """The run metric that scores its version: the macro F1 of the first deep model of the registry it ran."""
+    for model in deep_models():
+        if metric_key(model, "macro_f1") in metrics:
+            return metric_key(model, "macro_f1")
+    raise KeyError(f"the run has no macro F1 of a deep model ({', '.join(deep_models())})")
 
 
 def _decide(client: MlflowClient, version: ModelVersion, alias: str) -> tuple[bool, str]:

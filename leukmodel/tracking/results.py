@@ -13,7 +13,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from leukmodel.evaluation.evidence import EVIDENCE, LABEL_MATCHED_REASON, NOT_EVIDENCE
-from leukmodel.tracking import layout
+from leukmodel.tracking.artifacts import RunArtifacts
 from leukmodel.tracking.layout import tag
 from leukmodel.training import CVResult
 
@@ -48,12 +48,9 @@ def log_cv_result(
     if result.not_evidence:
         client.set_tag(run_id, tag("not_evidence"), ",".join(result.not_evidence))
         client.set_tag(run_id, tag("not_evidence_reason"), LABEL_MATCHED_REASON)
-    client.log_artifacts(run_id, str(cv_dir), layout.CV_DIR)
-    client.log_table(run_id, result.predictions, "tables/oof_predictions.json")
-    if not result.comparisons().empty:
-        client.log_table(run_id, result.comparisons(), "tables/mcnemar.json")
-    for name, figure in figures.items():
-        client.log_figure(run_id, figure, f"{layout.FIGURES_DIR}/{name}.png")
+    artifacts = RunArtifacts(client, run_id)
+    artifacts.log_cv(cv_dir, result.predictions, result.comparisons())
+    artifacts.log_figures(figures)
     _log_fold_metrics(client, run_id, result)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ from mlflow.utils.validation import MAX_PARAMS_TAGS_PER_BATCH
 from leukmodel.config import Config
 from leukmodel.data.cohort import Cohort
 from leukmodel.data.validate import summarize
-from leukmodel.tracking import layout
+from leukmodel.tracking.artifacts import RunArtifacts
 from leukmodel.tracking.layout import KIND_CV, tag
 from leukmodel.tracking.setup import context_tags, ensure_experiment, tracking_uri
 
@@ -71,14 +70,9 @@ def start_or_resume_cv_run(
     params = [Param(key, value) for key, value in flatten(config.to_dict()).items()]
     for start in range(0, len(params), MAX_PARAMS_TAGS_PER_BATCH):
         client.log_batch(run_id, params=params[start : start + MAX_PARAMS_TAGS_PER_BATCH])
-    with tempfile.TemporaryDirectory() as staging:
-        folder = Path(staging)
-        config_file = config.to_yaml(folder / layout.CONFIG)
-        client.log_artifact(run_id, str(config_file))
-        (folder / "cohort").mkdir()
-        cohort.pairing_table().to_csv(folder / "cohort" / "pairing.csv", index=False)
-        (folder / "cohort" / "summary.txt").write_text(summarize(cohort).to_text() + "\n" + _left_out(cohort))
-        client.log_artifacts(run_id, str(folder / "cohort"), "cohort")
+    artifacts = RunArtifacts(client, run_id)
+    artifacts.log_config(config)
+    artifacts.log_cohort(cohort.pairing_table(), summarize(cohort).to_text() + "\n" + _left_out(cohort))
     experiment_dir.mkdir(parents=True, exist_ok=True)
     partial = record.with_suffix(".partial")
     partial.write_text(json.dumps({"run_id": run_id, "experiment_id": experiment_id}))

@@ -16,8 +16,8 @@ from leukmodel.config.root import Config, config_from_dict
 from leukmodel.data.cohort import Cohort
 from leukmodel.errors import LeukInputError
 from leukmodel.genomics.transform import GenomicTransform
-from leukmodel.models.fusion import BagClassifier, build_model
-from leukmodel.training.plan import USES_IMAGES
+from leukmodel.models.fusion import BagClassifier
+from leukmodel.models.registry import build_model, uses_images
 from leukmodel.training.seeding import trial_seed
 from leukmodel.training.splits import validation_split
 from leukmodel.training.trainer import EpochCallback, FeatureBag, TrialResult, layer4_encoder, train_model
@@ -34,7 +34,7 @@ class ModelBundle:
     """A trained model, serialisable with plain tensors and JSON-like values (``torch.load(weights_only=True)``).
 
     Attributes:
-        model_name: ``fusion``, ``image``, ``genomic``, ``linear_image`` or ``linear_genomic``.
+        model_name: a model of the registry (:data:`~leukmodel.models.registry.MODELS`).
         classes: the output order.
         genes: the per-gene expression input order (empty for image-only).
         feature_dim: the tile feature size after the tile encoder (0 for genomic-only).
@@ -84,7 +84,7 @@ class ModelBundle:
         """The model with its weights, in eval mode, on ``device``."""
         config = self.run_config
         tile_encoder = None
-        if USES_IMAGES[self.model_name] and config.training.finetune_layer4:
+        if uses_images(self.model_name) and config.training.finetune_layer4:
             tile_encoder, _ = layer4_encoder(config, pretrained=False)
         model = build_model(
             self.model_name,

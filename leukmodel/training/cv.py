@@ -42,15 +42,17 @@ from leukmodel.evaluation.evidence import LABEL_MATCHED_REASON, NOT_EVIDENCE, ev
 from leukmodel.evaluation.mcnemar import mcnemar_table
 from leukmodel.evaluation.metrics import classification_metrics
 from leukmodel.evaluation.tables import format_interval, markdown_table
+from leukmodel.models.registry import linear_references, uses_expression
 from leukmodel.owned import OwnedFiles
 from leukmodel.training.bundle import ModelBundle
-from leukmodel.training.plan import LINEAR_REFERENCES, USES_EXPRESSION, plan_models, resolve_models
+from leukmodel.training.plan import plan_models, resolve_models
 from leukmodel.training.splits import folds_table, make_folds
 from leukmodel.training.trainer import FeatureBag, TrialResult, run_trial
 
 logger = logging.getLogger(__name__)
 
 MODELS = "models"
+"""The folder of the fold models (:func:`bundle_file`)."""
 OUTPUT_FILES = (
     *(f"{t}.csv" for t in ("predictions", "metrics", "confusion", "mcnemar", "trials", "history", "folds")),
     "summary.md",
@@ -157,7 +159,7 @@ class CVResult:
         accuracy = {r.model: format_interval(r.value, r.ci_low, r.ci_high) for r in oof.itertuples()}
         sentences = []
         for row in comparisons.itertuples(index=False):
-            if row.model not in LINEAR_REFERENCES.get(row.reference, ()):
+            if row.model not in linear_references(row.reference):
                 continue
             significant = row.p_value < 0.05
             if significant and row.reference_accuracy > row.model_accuracy:
@@ -254,7 +256,7 @@ class CVResult:
             "history": self.history,
             "folds": self.folds,
         }
-        models = [f"{MODELS}/{b.model_name}-fold{b.fold}.pt" for b in self.bundles]
+        models = [bundle_file(b.model_name, b.fold) for b in self.bundles]
         owned = OwnedFiles(out, "the cross-validation's output")
         owned.claim([*OUTPUT_FILES, *models])
         for name, frame in tables.items():
@@ -265,6 +267,11 @@ class CVResult:
             owned.adopt(bundle.save(out / name), save=False)
         owned.save()
         return out
+
+
+def bundle_file(model: str, fold: int) -> str:
+    """Where :meth:`CVResult.save` writes the model of ``fold``: ``models/<model>-fold<k>.pt``."""
+    return f"{MODELS}/{model}-fold{fold}.pt"
 
 
 def check_output_dir(out_dir: str | PathLike[str]) -> None:
@@ -329,8 +336,8 @@ def summarize(trials: Sequence[TrialResult], cohort: Cohort, config: Config) -> 
                 for t in classes
                 for p in classes
             ]
-    pairs = [(deep, ref) for deep in plan.models if deep != plan.reference for ref in LINEAR_REFERENCES.get(deep, ())]
-    not_evidence = matched_models(cohort.pairing, plan.models, USES_EXPRESSION)
+    pairs = [(deep, ref) for deep in plan.models if deep != plan.reference for ref in linear_references(deep)]
+    not_evidence = matched_models(cohort.pairing, plan.models, uses_expression)
     mcnemar, linear = mcnemar_table(predictions, plan.reference), mcnemar_table(predictions, None, pairs)
     for table in (mcnemar, linear):
         if not table.empty:

@@ -1,9 +1,9 @@
 """Which models a cross-validation runs: what the cohort's modalities allow, or exactly what ``cv.models`` names.
 
-Every model reads images, expression or both (:data:`USES_IMAGES`, :data:`USES_EXPRESSION`). With ``cv.models``
-not given, every model the cohort can serve runs and the others are left out with a reason (the summary names
-them); a ``cv.models`` list that names a model the cohort cannot serve is an error. ``cv.reference`` not given is
-the first model run in :data:`MODEL_ORDER` (fusion where both modalities are present).
+Every model of the registry (:mod:`leukmodel.models.registry`) reads images, expression or both. With
+``cv.models`` not given, every model the cohort can serve runs and the others are left out with a reason (the
+summary names them); a ``cv.models`` list that names a model the cohort cannot serve is an error.
+``cv.reference`` not given is the first model run in registry order (fusion where both modalities are present).
 """
 
 from __future__ import annotations
@@ -14,25 +14,7 @@ from leukmodel.config.model import ModelName
 from leukmodel.config.root import Config
 from leukmodel.data.cohort import Cohort
 from leukmodel.errors import ConfigError
-
-MODEL_ORDER: tuple[ModelName, ...] = ("fusion", "image", "genomic", "linear_image", "linear_genomic")
-"""Every model, deep models first; the first one run is the default ``cv.reference``."""
-
-USES_IMAGES: dict[ModelName, bool] = {
-    "fusion": True,
-    "image": True,
-    "genomic": False,
-    "linear_image": True,
-    "linear_genomic": False,
-}
-USES_EXPRESSION: dict[ModelName, bool] = {name: name in ("fusion", "genomic", "linear_genomic") for name in MODEL_ORDER}
-
-LINEAR_REFERENCES: dict[ModelName, tuple[ModelName, ...]] = {
-    "fusion": ("linear_image", "linear_genomic"),
-    "image": ("linear_image",),
-    "genomic": ("linear_genomic",),
-}
-"""Each deep model's linear references: logistic regression on the same modalities, on the same folds."""
+from leukmodel.models.registry import MODELS, model_entry
 
 
 @dataclass(frozen=True)
@@ -46,9 +28,10 @@ class ModelPlan:
 
 def missing_modality(model_name: ModelName, cohort: Cohort) -> str | None:
     """Why ``cohort`` cannot serve ``model_name`` (``None`` when it can)."""
-    if USES_IMAGES[model_name] and not cohort.has_images:
+    entry = model_entry(model_name)
+    if entry.uses_images and not cohort.has_images:
         return "needs images; the cohort has none"
-    if USES_EXPRESSION[model_name] and (not cohort.has_expression or cohort.expression is None):
+    if entry.uses_expression and (not cohort.has_expression or cohort.expression is None):
         return "needs expression; the cohort has none"
     return None
 
@@ -57,7 +40,7 @@ def check_modalities(model_name: ModelName, cohort: Cohort) -> None:
     """The cohort must have the modalities the model reads (a named error on ``cv.models`` otherwise)."""
     reason = missing_modality(model_name, cohort)
     if reason is not None:
-        allowed = [m for m in MODEL_ORDER if missing_modality(m, cohort) is None]
+        allowed = [m for m in MODELS if missing_modality(m, cohort) is None]
         raise ConfigError(
             f"the {model_name} model {reason} (cohort '{cohort.name}' is {cohort.pairing})",
             field="cv.models",
@@ -68,16 +51,16 @@ def check_modalities(model_name: ModelName, cohort: Cohort) -> None:
 def plan_models(config: Config, cohort: Cohort) -> ModelPlan:
     """The models of ``config.cv`` on ``cohort`` (module docstring)."""
     if config.cv.models is None:
-        left_out = {m: reason for m in MODEL_ORDER if (reason := missing_modality(m, cohort)) is not None}
-        models = tuple(m for m in MODEL_ORDER if m not in left_out)
+        left_out = {m: reason for m in MODELS if (reason := missing_modality(m, cohort)) is not None}
+        models = tuple(m for m in MODELS if m not in left_out)
     else:
         for model in config.cv.models:
             check_modalities(model, cohort)
         models = tuple(dict.fromkeys(config.cv.models))
-        left_out = {m: missing_modality(m, cohort) or "not in cv.models" for m in MODEL_ORDER if m not in models}
+        left_out = {m: missing_modality(m, cohort) or "not in cv.models" for m in MODELS if m not in models}
     reference = config.cv.reference
     if reference is None:
-        reference = next(m for m in MODEL_ORDER if m in models)
+        reference = next(m for m in MODELS if m in models)
     elif reference not in models:
         raise ConfigError(
             f"the reference model {reference} is not among the models run ({', '.join(models)})",

@@ -21,15 +21,16 @@ from leukmodel.device import resolve_device
 from leukmodel.errors import CohortError, ConfigError
 from leukmodel.evaluation.metrics import classification_metrics
 from leukmodel.genomics.transform import GenomicTransform
-from leukmodel.models.fusion import BagClassifier, build_model
+from leukmodel.models.fusion import BagClassifier
 from leukmodel.models.linear import LinearClassifier
 from leukmodel.models.loss import mil_loss
+from leukmodel.models.registry import build_model, uses_expression, uses_images
 from leukmodel.models.tile_encoder import Layer4Encoder
 from leukmodel.models.tile_norm import FeatureStandardizer
 from leukmodel.training.early_stopping import EarlyStopping
 from leukmodel.training.linear import fit_linear
 from leukmodel.training.packing import pack, prediction_batches
-from leukmodel.training.plan import USES_EXPRESSION, USES_IMAGES, check_modalities
+from leukmodel.training.plan import check_modalities
 from leukmodel.training.precision import autocast, autocast_dtype, grad_scaler
 from leukmodel.training.seeding import seed_everything, torch_threads, trial_seed
 from leukmodel.training.splits import make_folds
@@ -149,7 +150,7 @@ def run_trial(
         genomic_transform=trained.genomic_transform,
         state_dict={k: v.detach().cpu().clone() for k, v in trained.model.state_dict().items()},
         feature_dim=trained.feature_dim,
-        genes=cohort.genes if USES_EXPRESSION[model_name] else [],
+        genes=cohort.genes if uses_expression(model_name) else [],
         device=str(device),
     )
 
@@ -171,7 +172,7 @@ def train_model(
     device = resolve_device(config.training.device, field="training.device")
     rng = seed_everything(seed)
     transform = None
-    if USES_EXPRESSION[model_name]:
+    if uses_expression(model_name):
         rows = [s.expression_id for s in cohort.subset(list(train_ids)).samples]
         transform = GenomicTransform(config.genomic.log_transform, config.genomic.n_components)
         transform.fit(cohort.expression.loc[rows])
@@ -226,7 +227,7 @@ def make_model(
     """The model for ``items``' feature level: pooled features, or layer3 maps with a trainable layer4."""
     tile_encoder = None
     feature_dim = 0
-    if USES_IMAGES[model_name]:
+    if uses_images(model_name):
         features = items[0].features
         if config.training.finetune_layer4:
             if features.ndim != 4:
@@ -296,7 +297,7 @@ def prepare_items(
     for sid in sample_ids:
         sample = by_id[sid]
         features = expression = None
-        if USES_IMAGES[model_name]:
+        if uses_images(model_name):
             if sid not in bags:
                 skipped = getattr(bags, "skipped", {})
                 if sid in skipped:
@@ -313,7 +314,7 @@ def prepare_items(
             features = torch.as_tensor(np.asarray(bags[sid].features))
             if features.shape[0] == 0:
                 raise CohortError("the sample's bag has no tiles", row=sid, expected="at least one foreground tile")
-        if USES_EXPRESSION[model_name]:
+        if uses_expression(model_name):
             expression = torch.tensor(cohort.expression.loc[sample.expression_id].to_numpy(dtype=np.float32))
         items.append(BagItem(sid, features, expression, index[sample.label]))
     return items

@@ -1,4 +1,4 @@
-"""Logging a cross-validation's final models as the leukmodel pyfunc and registering it, atomically."""
+"""Register: a cross-validation's final models logged as the leukmodel pyfunc and registered, atomically."""
 
 from __future__ import annotations
 
