@@ -52,10 +52,10 @@ def one_torch_thread():
     torch.set_num_threads(threads)
 
 
-TINY = {
+TINY = {  # cv.models: every model but late_fusion, whose own tests (models, packing, serving, explain) cover it
     "backbone": {"arch": "resnet18", "weights": "none"},
     "features": {"num_workers": 0, "batch_size": 16},
-    "cv": {"n_folds": 2, "bootstrap": 50},
+    "cv": {"n_folds": 2, "bootstrap": 50, "models": ["fusion", "image", "genomic", "linear_image", "linear_genomic"]},
     "training": {"max_epochs": 6, "patience": 3},
     "ray": {"num_cpus": 2, "cpus_per_trial": 1, "featurize_cpus": 1},
     "explain": {"samples_per_class": 1},

@@ -39,9 +39,9 @@ from leukmodel.explain import (
     tile_gradcam,
 )
 from leukmodel.features import Bags, featurize, load_bags
-from leukmodel.models import build_model
+from leukmodel.models import MODELS, build_model
 from leukmodel.preprocessing import foreground_mask
-from leukmodel.training import ModelBundle, prepare_items, run_cross_validation
+from leukmodel.training import ModelBundle, prepare_items, run_cross_validation, run_trial
 
 N_GENES = 400
 PATCH = 64
@@ -74,7 +74,11 @@ def explained_run(root: Path, seed: int) -> ExplainedRun:
     values["features"].update({"num_workers": 0, "precision": "fp32", "batch_size": 64})
     values["genomic"] = {"n_components": 16}
     values["training"] = {"max_epochs": 40, "patience": 10, "lr": 1e-3, "device": "cpu", "num_threads": 1}
-    values["cv"] = {"n_folds": 3, "bootstrap": 100}
+    values["cv"] = {
+        "n_folds": 3,
+        "bootstrap": 100,
+        "models": ["fusion", "image", "genomic", "linear_image", "linear_genomic"],
+    }
     values["explain"] = {"samples_per_class": 2, "shap_samples": 50}
     path.write_text(yaml.safe_dump(values))
     config = load_config(path)
@@ -388,3 +392,18 @@ def test_genomic_only_model_is_explained_by_its_genes_only(run: ExplainedRun, tm
     assert set(explanation.figures) == {"shap_genes"}
     assert explanation.top_tiles.empty
     assert explanation.attributions.shape == (N_GENES, len(run.cohort.classes))
+
+
+def test_each_model_writes_the_explanations_its_registry_entry_names(run: ExplainedRun, tmp_path: Path) -> None:
+    sample_id = run.explanations[0].sample_id
+    assert set(run.explanations[0].figures) == set(MODELS["fusion"].explains)
+    fold = out_of_fold(run.cv_dir, sample_id, "fusion").fold
+    short = run.config.model_copy(update={"training": run.config.training.model_copy(update={"max_epochs": 2})})
+    late = ModelBundle.from_trial(run_trial("late_fusion", fold, run.cohort, run.bags, short), run.cohort, short)
+    explanation = explain_sample(sample_id, run.cohort, run.bags, run.config, late, tmp_path / "late")
+    assert set(explanation.figures) == set(MODELS["late_fusion"].explains) == {"mil_attention", "gradcam", "shap_genes"}
+    assert len(explanation.top_tiles) and "genomic_to_image" not in explanation.top_tiles
+    assert explanation.attributions.shape == (N_GENES, len(run.cohort.classes))
+    linear = out_of_fold(run.cv_dir, sample_id, "linear_genomic").load_bundle()
+    with pytest.raises(ConfigError, match="linear reference"):
+        explain_sample(sample_id, run.cohort, run.bags, run.config, linear, tmp_path / "linear")

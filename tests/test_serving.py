@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import os
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from test_serving_model import ServedModel, build_served_model
 
 from leukmodel.errors import ExpressionError, ImageError, LeukInputError
 from leukmodel.features import load_bags
+from leukmodel.models import MODELS
+from leukmodel.models.registry import served_models
 from leukmodel.serving import (
     ModelLoadError,
     Predictor,
@@ -24,8 +27,10 @@ from leukmodel.serving import (
     read_images,
     samples_from_frame,
 )
+from leukmodel.serving.explain import explain_prediction
 from leukmodel.serving.expression import MAX_IMPUTED_FRACTION
 from leukmodel.tracking.setup import using_tracking_uri
+from leukmodel.training import train_final
 
 
 @pytest.fixture(scope="module")
@@ -193,3 +198,24 @@ def test_samples_predicted_together_run_packed_and_get_what_each_gets_alone(serv
         alone = predictor.predict(sample)
         np.testing.assert_allclose(packed.probabilities, alone.probabilities, atol=1e-5)
         np.testing.assert_allclose(packed.attention, alone.attention, atol=1e-5)
+
+
+def test_late_fusion_is_served_and_explained_where_it_is_the_two_modality_model(served, predictor, tmp_path):
+    bags = load_bags(served.cohort, served.config)
+    bundles = {"late_fusion": train_final("late_fusion", served.cohort, bags, served.config)}
+    bundles |= {m: served.bundle(m) for m in ("image", "genomic")}
+    spec = dataclasses.replace(predictor.spec, models=served_models(list(bundles)))
+    late = Predictor(spec, bundles, predictor.backbone_weights, device="cpu")
+    sid, images, profile = patient(served)
+    sample = SampleInput(sid, read_images(images), profile)
+    prediction = late.predict(sample)
+    assert (prediction.model, prediction.missing_modality) == ("late_fusion", None)
+    model = bundles["late_fusion"].build("cpu")
+    with torch.inference_mode():
+        output = model(torch.from_numpy(bags[sid].features), torch.tensor(list(profile.values()), dtype=torch.float32))
+    np.testing.assert_allclose(prediction.probabilities, output.logits.softmax(-1).numpy(), atol=1e-4)
+    np.testing.assert_allclose(prediction.attention, output.attention.numpy(), atol=1e-4)
+    assert late.predict(SampleInput(sid, read_images(images))).model == "image"
+    figures = explain_prediction(late, prediction, sample, tmp_path / "explanation")
+    assert set(figures) == set(MODELS["late_fusion"].explains)
+    assert all(path.is_file() for path in figures.values())

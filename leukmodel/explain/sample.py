@@ -15,7 +15,7 @@ Files written into the sample's folder (see docs/explain.md)::
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -27,6 +27,7 @@ import torch
 import torchvision
 
 from leukmodel.config import Config
+from leukmodel.config.orchestration import ExplainConfig
 from leukmodel.data.cohort import Cohort
 from leukmodel.device import resolve_device
 from leukmodel.errors import CohortError, ConfigError
@@ -45,6 +46,7 @@ from leukmodel.explain.tiles import BagPixels, bag_pixels
 from leukmodel.features.backbone import load_backbone
 from leukmodel.features.bags import Bag
 from leukmodel.models.fusion import BagClassifier
+from leukmodel.models.registry import deep_models, model_entry
 from leukmodel.owned import owned_folder
 from leukmodel.training.bundle import ModelBundle
 from leukmodel.training.splits import make_folds, validation_split
@@ -206,6 +208,12 @@ def explain_sample(
     if sample_id not in by_id:
         raise CohortError(f"unknown sample id '{sample_id}'", field="sample", expected=f"one of {len(by_id)} samples")
     _check_bundle(bundle, cohort)
+    if not model_entry(bundle.model_name).explains:
+        raise ConfigError(
+            f"the {bundle.model_name} model is a linear reference: its predictions are not explained",
+            field="model",
+            expected="one of the deep models " + ", ".join(deep_models()),
+        )
     owned = owned_folder(out_dir, f"the explanation of sample {sample_id}")
     train_ids = _training_part(sample_id, cohort, config, bundle.fold)
     device = resolve_device(config.training.device, field="training.device") if device is None else torch.device(device)
@@ -213,71 +221,158 @@ def explain_sample(
     item = prepare_items(cohort, bags, [sample_id], bundle.model_name)[0]
     features = None if item.features is None else item.features.to(device)
     expression = None if item.expression is None else item.expression.to(device)
-    attention = bag_attention(model, features, expression)
-    predicted = cohort.classes[attention.predicted]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    title = f"sample {sample_id}: true {by_id[sample_id].label}, predicted {predicted} ({bundle.model_name})"
-    figures: dict[str, Path] = {}
-    top_tiles, gradcam = pd.DataFrame(columns=TILE_COLUMNS), None
+    tiles = genes = None
     if features is not None:
-        backbone = load_explanation_backbone(config) if backbone is None else backbone
         bag = bags[sample_id]
-        top = np.argsort(-attention.mil, kind="stable")[: config.explain.top_tiles]
-        image_figures, top_tiles, gradcam = explain_tiles(
+        backbone = load_explanation_backbone(config) if backbone is None else backbone
+        tiles = TileInputs(bag, bag_pixels(bag, config.tiles), backbone, config.explain.top_tiles)
+    if expression is not None:
+        background = _background(cohort, train_ids, config)
+        genes = GeneInputs(
+            background.to(device),
+            profile=cohort.expression.loc[by_id[sample_id].expression_id],
+            reference=pd.Series(background.mean(0).numpy(), index=bundle.genes),
+            symbols=cohort.gene_symbols,
+            config=config.explain,
+            seed=config.seed,
+        )
+    label = by_id[sample_id].label
+    found = explain_bag(
+        model,
+        features,
+        expression,
+        cohort.classes,
+        bundle.genes,
+        out,
+        lambda predicted: f"sample {sample_id}: true {label}, predicted {predicted} ({bundle.model_name})",
+        tiles=tiles,
+        genes=genes,
+    )
+    explanation = SampleExplanation(
+        sample_id=sample_id,
+        label=label,
+        predicted=found.predicted,
+        probabilities=found.probabilities(cohort.classes),
+        model=bundle.model_name,
+        fold=bundle.fold,
+        out_dir=out,
+        figures=found.figures,
+        top_tiles=found.top_tiles,
+        top_genes=found.top_genes,
+        attention=found.attention,
+        gradcam=found.gradcam,
+        attributions=found.attributions,
+    )
+    explanation.write()
+    owned.adopt_all()
+    return explanation
+
+
+@dataclass(frozen=True)
+class TileInputs:
+    """What the explanations of the tiles need: the bag (coordinates, source images), the pixels of its tiles, the
+    backbone that encoded them, how many tiles to list, and whether the table names images by path or file name."""
+
+    bag: Bag
+    pixels: BagPixels
+    backbone: torchvision.models.ResNet
+    top: int
+    full_paths: bool = False
+
+
+@dataclass(frozen=True)
+class GeneInputs:
+    """What SHAP of the genes needs: the background profiles (rows, on the model's device), the sample's profile
+    and the reference its table compares with (per gene), the probes' gene symbols, and ``explain.top_genes`` and
+    ``explain.shap_samples`` of ``config``, seeded by ``seed``."""
+
+    background: torch.Tensor
+    profile: pd.Series
+    reference: pd.Series
+    symbols: Mapping[str, str]
+    config: ExplainConfig
+    seed: int
+
+
+@dataclass
+class BagExplanation:
+    """What :func:`explain_bag` found: the model's output, the predicted class, the figures saved by kind, the
+    top-tiles and top-genes tables, and the Grad-CAM maps and gene attributions behind them."""
+
+    attention: BagAttention
+    predicted: str
+    figures: dict[str, Path]
+    top_tiles: pd.DataFrame
+    top_genes: pd.DataFrame
+    gradcam: tuple[np.ndarray, np.ndarray] | None = None
+    attributions: pd.DataFrame | None = None
+
+    def probabilities(self, classes: Sequence[str]) -> dict[str, float]:
+        return {c: float(p) for c, p in zip(classes, self.attention.probabilities, strict=True)}
+
+
+def explain_bag(
+    model: BagClassifier,
+    features: torch.Tensor | None,
+    expression: torch.Tensor | None,
+    classes: Sequence[str],
+    gene_order: list[str],
+    out: Path,
+    title: Callable[[str], str],
+    *,
+    tiles: TileInputs | None,
+    genes: GeneInputs | None,
+) -> BagExplanation:
+    """The explanation of one prediction, the one sequence behind a cross-validation's explanations and a served
+    prediction's: the model's output and attention maps, then (with ``tiles``) the attention figures, Grad-CAM and
+    the table of the most-attended tiles, then (with ``genes``) SHAP of every gene and the top genes of each class
+    with the figure of the predicted class's. Figures are saved under ``out``, titled ``title(predicted class)``."""
+    attention = bag_attention(model, features, expression)
+    predicted = classes[attention.predicted]
+    heading = title(predicted)
+    found = BagExplanation(
+        attention, predicted, {}, pd.DataFrame(columns=TILE_COLUMNS), pd.DataFrame(columns=GENE_COLUMNS)
+    )
+    if tiles is not None:
+        top = np.argsort(-attention.mil, kind="stable")[: tiles.top]
+        figures, found.top_tiles, found.gradcam = explain_tiles(
             model,
-            backbone,
-            bag,
-            bag_pixels(bag, config.tiles),
+            tiles.backbone,
+            tiles.bag,
+            tiles.pixels,
             features,
             expression,
             attention,
             top,
             predicted,
-            title,
+            heading,
             out,
+            tiles.full_paths,
         )
-        figures.update(image_figures)
-    genes_table, attributions = pd.DataFrame(columns=GENE_COLUMNS), None
-    if expression is not None:
-        background = _background(cohort, train_ids, config)
-        attributions = gene_attributions(
+        found.figures.update(figures)
+    if genes is not None:
+        found.attributions = gene_attributions(
             model,
             features,
             expression,
-            background.to(device),
-            bundle.genes,
-            cohort.classes,
-            n_samples=config.explain.shap_samples,
-            seed=config.seed,
+            genes.background,
+            gene_order,
+            classes,
+            n_samples=genes.config.shap_samples,
+            seed=genes.seed,
         )
-        profile = cohort.expression.loc[by_id[sample_id].expression_id]
-        reference = pd.Series(background.mean(0).numpy(), index=bundle.genes)
-        genes_table = top_genes(attributions, profile, reference, cohort.gene_symbols, config.explain.top_genes)
+        found.top_genes = top_genes(
+            found.attributions, genes.profile, genes.reference, genes.symbols, genes.config.top_genes
+        )
         figure = gene_bars(
-            genes_table[genes_table["class"] == predicted],
-            title=f"Top genes for {predicted} - {title}",
+            found.top_genes[found.top_genes["class"] == predicted],
+            title=f"Top genes for {predicted} - {heading}",
             xlabel=f"SHAP value (logit of {predicted})",
         )
-        figures["shap_genes"] = save_figure(figure, out / "shap_genes.png")
-    explanation = SampleExplanation(
-        sample_id=sample_id,
-        label=by_id[sample_id].label,
-        predicted=predicted,
-        probabilities={c: float(p) for c, p in zip(cohort.classes, attention.probabilities, strict=True)},
-        model=bundle.model_name,
-        fold=bundle.fold,
-        out_dir=out,
-        figures=figures,
-        top_tiles=top_tiles,
-        top_genes=genes_table,
-        attention=attention,
-        gradcam=gradcam,
-        attributions=attributions,
-    )
-    explanation.write()
-    owned.adopt_all()
-    return explanation
+        found.figures["shap_genes"] = save_figure(figure, out / "shap_genes.png")
+    return found
 
 
 def explain_tiles(

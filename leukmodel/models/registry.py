@@ -32,11 +32,17 @@ class ModelEntry:
 
     Attributes:
         model: its class (``name``, ``uses_images``, ``uses_expression``, ``create``).
-        linear: a linear reference (logistic regression): cross-validated only, not served, not a score.
+        explains: the explanation figures of one of its predictions (:mod:`leukmodel.explain`): ``mil_attention``
+            and ``gradcam`` for a model that pools tiles by attention, ``genomic_to_image`` and
+            ``image_to_genomic`` for one with cross-attention, ``shap_genes`` for one that reads expression;
+            empty for a model that is not explained.
+        linear: a linear reference (logistic regression): cross-validated only, not served, not explained, not a
+            score.
         linear_references: the linear references a deep model is compared with by McNemar's test.
     """
 
     model: type[BagClassifier]
+    explains: tuple[str, ...] = ()
     linear: bool = False
     linear_references: tuple[str, ...] = ()
 
@@ -58,11 +64,16 @@ class ModelEntry:
         return not self.linear
 
 
+_TILES = ("mil_attention", "gradcam")
+_CROSS_ATTENTION = ("genomic_to_image", "image_to_genomic")
+_GENES = ("shap_genes",)
 _ENTRIES = (
-    ModelEntry(FusionModel, linear_references=("linear_image", "linear_genomic")),
-    ModelEntry(LateFusionModel, linear_references=("linear_image", "linear_genomic")),
-    ModelEntry(ImageOnlyModel, linear_references=("linear_image",)),
-    ModelEntry(GenomicOnlyModel, linear_references=("linear_genomic",)),
+    ModelEntry(
+        FusionModel, (*_TILES, *_CROSS_ATTENTION, *_GENES), linear_references=("linear_image", "linear_genomic")
+    ),
+    ModelEntry(LateFusionModel, (*_TILES, *_GENES), linear_references=("linear_image", "linear_genomic")),
+    ModelEntry(ImageOnlyModel, _TILES, linear_references=("linear_image",)),
+    ModelEntry(GenomicOnlyModel, _GENES, linear_references=("linear_genomic",)),
     ModelEntry(LinearImageModel, linear=True),
     ModelEntry(LinearGenomicModel, linear=True),
 )

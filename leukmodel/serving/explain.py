@@ -28,24 +28,14 @@ import torch
 
 from leukmodel.config import BackboneConfig
 from leukmodel.data.images import decode_rgb
-from leukmodel.explain import (
-    CAPTIONS,
-    BagPixels,
-    bag_attention,
-    gene_attributions,
-    top_genes,
-)
-from leukmodel.explain.figures import (
-    gene_bars,
-    save_figure,
-)
-from leukmodel.explain.genes import GENE_COLUMNS
+from leukmodel.explain import CAPTIONS, BagPixels
 from leukmodel.explain.sample import (
     EXPLANATION_JSON,
-    TILE_COLUMNS,
     TOP_GENES,
     TOP_TILES,
-    explain_tiles,
+    GeneInputs,
+    TileInputs,
+    explain_bag,
 )
 from leukmodel.features.backbone import load_backbone
 from leukmodel.features.bags import Bag
@@ -72,7 +62,8 @@ def explain_prediction(
     """Write the explanation of ``prediction`` (made by ``predictor`` for ``sample``) into ``out_dir``.
 
     Grad-CAM runs on the served backbone's weights (in float32) through the model that answered; SHAP uses that
-    model's ``explain.shap_samples`` and ``explain.top_genes`` from its training config. Returns the figure kind
+    model's ``explain.shap_samples`` and ``explain.top_genes`` from its training config
+    (:func:`~leukmodel.explain.sample.explain_bag`, the sequence of every explanation). Returns the figure kind
     -> PNG path.
     """
     out = Path(out_dir)
@@ -80,66 +71,55 @@ def explain_prediction(
     out.mkdir(parents=True, exist_ok=True)
     bundle, model = predictor.bundles[prediction.model], predictor.models[prediction.model]
     config = bundle.run_config
-    top_k = top_tiles or predictor.spec.top_tiles
     device = predictor.device
     encoded = prediction.bag
     features = None if encoded is None else torch.from_numpy(encoded.features).to(device)
     expression = None if prediction.expression is None else torch.from_numpy(prediction.expression).to(device)
-    attention = bag_attention(model, features, expression)
-    predicted = prediction.predicted_class
-    title = f"sample {prediction.sample_id}: predicted {predicted} ({prediction.model})"
-    figures: dict[str, Path] = {}
-    tiles_table = pd.DataFrame(columns=TILE_COLUMNS)
+    tiles = genes = None
     if encoded is not None:
         bag = Bag(encoded.features, encoded.coords, encoded.image_index, tuple(Path(n) for n in encoded.images))
         used = np.unique(encoded.image_index)
         pixels = BagPixels(
             {int(k): decode_rgb(sample.images[k].data, sample.images[k].name) for k in used}, encoded.tiles
         )
-        top = np.argsort(-attention.mil, kind="stable")[:top_k]
         backbone, _ = load_backbone(
             BackboneConfig(arch=predictor.spec.backbone["arch"], weights=predictor.backbone_weights)
         )
-        tile_figures, tiles_table, _ = explain_tiles(
-            model, backbone, bag, pixels, features, expression, attention, top, predicted, title, out, full_paths=True
-        )
-        figures.update(tile_figures)
-    genes_table = pd.DataFrame(columns=GENE_COLUMNS)
+        tiles = TileInputs(bag, pixels, backbone, top_tiles or predictor.spec.top_tiles, full_paths=True)
     if expression is not None:
         means = training_means(bundle.genomic_transform).astype(np.float32)
-        attributions = gene_attributions(
-            model,
-            features,
-            expression,
+        genes = GeneInputs(
             torch.from_numpy(means).unsqueeze(0).to(device),
-            bundle.genes,
-            predictor.spec.classes,
-            n_samples=config.explain.shap_samples,
+            profile=pd.Series(prediction.expression, index=bundle.genes),
+            reference=pd.Series(means, index=bundle.genes),
+            symbols={},
+            config=config.explain,
             seed=config.seed,
         )
-        profile = pd.Series(prediction.expression, index=bundle.genes)
-        genes_table = top_genes(
-            attributions, profile, pd.Series(means, index=bundle.genes), {}, config.explain.top_genes
-        )
-        figure = gene_bars(
-            genes_table[genes_table["class"] == predicted],
-            title=f"Top genes for {predicted} - {title}",
-            xlabel=f"SHAP value (logit of {predicted})",
-        )
-        figures["shap_genes"] = save_figure(figure, out / "shap_genes.png")
-    tiles_table.to_csv(out / TOP_TILES, index=False)
-    genes_table.to_csv(out / TOP_GENES, index=False)
-    captions = {kind: SHAP_CAPTION if kind == "shap_genes" else CAPTIONS[kind] for kind in figures}
+    found = explain_bag(
+        model,
+        features,
+        expression,
+        predictor.spec.classes,
+        bundle.genes,
+        out,
+        lambda predicted: f"sample {prediction.sample_id}: predicted {predicted} ({prediction.model})",
+        tiles=tiles,
+        genes=genes,
+    )
+    found.top_tiles.to_csv(out / TOP_TILES, index=False)
+    found.top_genes.to_csv(out / TOP_GENES, index=False)
+    captions = {kind: SHAP_CAPTION if kind == "shap_genes" else CAPTIONS[kind] for kind in found.figures}
     record = {
         "sample_id": prediction.sample_id,
-        "predicted": predicted,
+        "predicted": found.predicted,
         "probabilities": {c: float(p) for c, p in zip(prediction.classes, prediction.probabilities, strict=True)},
         "model": prediction.model,
         "missing_modality": prediction.missing_modality,
         "imputed_genes": prediction.imputed_genes,
-        "figures": {kind: path.name for kind, path in figures.items()},
+        "figures": {kind: path.name for kind, path in found.figures.items()},
         "captions": captions,
     }
     (out / EXPLANATION_JSON).write_text(json.dumps(record, indent=2))
     owned.adopt_all()
-    return figures
+    return found.figures
