@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from leukmodel.cli.options import served_model_options
+
 
 @click.command()
 @click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False, path_type=Path))
@@ -15,13 +17,9 @@ import click
     type=click.Path(file_okay=False, path_type=Path),
     help="Output folder (default: <output_dir>/external-<cohort name> of the config).",
 )
-@click.option(
-    "--tracking-uri",
-    envvar="MLFLOW_TRACKING_URI",
-    help="MLflow tracking URI of the model and of the evaluation run [default: MLFLOW_TRACKING_URI, else the "
-    "config's tracking.mlflow_uri].",
+@served_model_options(
+    "of the model and of the evaluation run [default: MLFLOW_TRACKING_URI, else the config's tracking.mlflow_uri]"
 )
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress.")
 def evaluate(
     config_path: Path, model_uri: str, out: Path | None, tracking_uri: str | None, device: str, progress: bool

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from leukmodel.cli.options import served_model_options
+
 
 @click.command()
 @click.option(
@@ -36,12 +38,7 @@ import click
     type=click.Path(file_okay=False, path_type=Path),
     help="Write the prediction's explanation here: attention maps, Grad-CAM and SHAP figures with their tables.",
 )
-@click.option(
-    "--tracking-uri",
-    envvar="MLFLOW_TRACKING_URI",
-    help="MLflow tracking URI for models:/ and runs:/ URIs [default: MLFLOW_TRACKING_URI, else MLflow's default].",
-)
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@served_model_options("for models:/ and runs:/ URIs [default: MLFLOW_TRACKING_URI, else MLflow's default]")
 @click.option("--json", "as_json", is_flag=True, help="Print the prediction as JSON.")
 def predict(
     model_uri: str,

@@ -18,9 +18,9 @@ from leukmodel.models.tile_norm import FeatureStandardizer
 
 @dataclass(frozen=True)
 class ModelParts:
-    """What a model is built from: C classes, the tile feature size D (after ``tile_encoder``), the size of the
-    genomic input (after ``genomic_input``, the fold's frozen transform), the layer sizes, and the optional input
-    layers."""
+    """What every model is built from (each takes the parts it reads): C classes, the tile feature size D (after
+    ``tile_encoder``), the size of the genomic input (after ``genomic_input``, the fold's frozen transform), the
+    layer sizes, and the optional input layers."""
 
     n_classes: int
     feature_dim: int
@@ -28,10 +28,6 @@ class ModelParts:
     cfg: ModelConfig
     tile_encoder: nn.Module | None = None
     genomic_input: nn.Module | None = None
-
-    def all(self) -> tuple[int, int, int, ModelConfig, nn.Module | None, nn.Module | None]:
-        """Every part, in the order of a two-modality model's constructor."""
-        return (self.n_classes, self.feature_dim, self.genomic_in, self.cfg, self.tile_encoder, self.genomic_input)
 
 
 class BagClassifier(nn.Module, ABC):
@@ -45,32 +41,28 @@ class BagClassifier(nn.Module, ABC):
     on the training samples; the identity with ``standardize_genomic: false`` and for the linear reference). In a
     packed batch, bags with fewer than N tiles are padded and ``mask`` marks the real tiles (``None``: all are
     real); each bag gets the output it gets alone.
+
+    Every model is built from :class:`ModelParts` (:func:`~leukmodel.models.registry.build_model`).
     """
 
     name: ModelName
     uses_images: bool
     uses_expression: bool
 
-    def __init__(self, n_classes: int, tile_encoder: nn.Module | None = None, genomic_input: nn.Module | None = None):
+    def __init__(self, parts: ModelParts):
         super().__init__()
-        self.n_classes = n_classes
-        self.tile_encoder = tile_encoder
-        self.genomic_input = genomic_input
+        self.n_classes = parts.n_classes
+        self.tile_encoder = parts.tile_encoder if self.uses_images else None
+        self.genomic_input = parts.genomic_input if self.uses_expression else None
         self.genomic_norm: nn.Module = nn.Identity()
 
-    @classmethod
-    @abstractmethod
-    def create(cls, parts: ModelParts) -> BagClassifier:
-        """The model from what every model is built from (:func:`~leukmodel.models.registry.build_model`); each
-        takes the parts it reads."""
-
-    def standardize_inputs(self, cfg: ModelConfig, feature_dim: int | None = None, genomic_in: int | None = None):
-        """The tile (``feature_dim``) and genomic (``genomic_in``) standardisation ``cfg`` asks for, fitted later on
-        the fold's training part; ``None`` for an input the model does not read."""
-        if feature_dim is not None:
-            self.tile_norm = FeatureStandardizer(feature_dim) if cfg.standardize_tiles else nn.Identity()
-        if genomic_in is not None and cfg.standardize_genomic:
-            self.genomic_norm = FeatureStandardizer(genomic_in)
+    def standardize_inputs(self, parts: ModelParts) -> None:
+        """The standardisation of the tiles and of the genomic components the model reads, as ``parts.cfg`` asks
+        (fitted later on the fold's training part)."""
+        if self.uses_images:
+            self.tile_norm = FeatureStandardizer(parts.feature_dim) if parts.cfg.standardize_tiles else nn.Identity()
+        if self.uses_expression and parts.cfg.standardize_genomic:
+            self.genomic_norm = FeatureStandardizer(parts.genomic_in)
 
     def forward(self, features: Tensor | None, expression: Tensor | None) -> ModelOutput:
         """One bag: a packed batch of one, without padding."""
@@ -113,15 +105,11 @@ class GenomicOnlyModel(BagClassifier):
     uses_images = False
     uses_expression = True
 
-    def __init__(self, n_classes: int, genomic_in: int, cfg: ModelConfig, genomic_input: nn.Module | None = None):
-        super().__init__(n_classes, genomic_input=genomic_input)
-        self.standardize_inputs(cfg, genomic_in=genomic_in)
-        self.encoder = GenomicEncoder(genomic_in, cfg.genomic_hidden, cfg.genomic_dim, cfg.dropout)
-        self.head = nn.Linear(cfg.genomic_dim, n_classes)
-
-    @classmethod
-    def create(cls, parts: ModelParts) -> GenomicOnlyModel:
-        return cls(parts.n_classes, parts.genomic_in, parts.cfg, parts.genomic_input)
+    def __init__(self, parts: ModelParts):
+        super().__init__(parts)
+        self.standardize_inputs(parts)
+        self.encoder = genomic_encoder(parts)
+        self.head = nn.Linear(parts.cfg.genomic_dim, parts.n_classes)
 
     def forward_packed(self, features: Tensor | None, expression: Tensor | None, mask: Tensor | None) -> ModelOutput:
         return ModelOutput(logits=self.head(self.encoder(self.genome(expression))))
@@ -134,15 +122,11 @@ class ImageOnlyModel(BagClassifier):
     uses_images = True
     uses_expression = False
 
-    def __init__(self, n_classes: int, feature_dim: int, cfg: ModelConfig, tile_encoder: nn.Module | None = None):
-        super().__init__(n_classes, tile_encoder=tile_encoder)
-        self.standardize_inputs(cfg, feature_dim=feature_dim)
-        self.pool = GatedAttentionPool(feature_dim, cfg.mil_attention_dim)
-        self.head = ClassifierHead(feature_dim, n_classes, cfg.mil_hidden, cfg.dropout)
-
-    @classmethod
-    def create(cls, parts: ModelParts) -> ImageOnlyModel:
-        return cls(parts.n_classes, parts.feature_dim, parts.cfg, parts.tile_encoder)
+    def __init__(self, parts: ModelParts):
+        super().__init__(parts)
+        self.standardize_inputs(parts)
+        self.pool = GatedAttentionPool(parts.feature_dim, parts.cfg.mil_attention_dim)
+        self.head = head(parts, parts.feature_dim)
 
     def forward_packed(self, features: Tensor | None, expression: Tensor | None, mask: Tensor | None) -> ModelOutput:
         pooled, attention = self.pool(self.tiles(features, mask), mask)
@@ -156,29 +140,17 @@ class FusionModel(BagClassifier):
     uses_images = True
     uses_expression = True
 
-    def __init__(
-        self,
-        n_classes: int,
-        feature_dim: int,
-        genomic_in: int,
-        cfg: ModelConfig,
-        tile_encoder: nn.Module | None = None,
-        genomic_input: nn.Module | None = None,
-    ):
-        super().__init__(n_classes, tile_encoder=tile_encoder, genomic_input=genomic_input)
-        width = cfg.attention_heads * cfg.attention_head_dim
-        self.standardize_inputs(cfg, feature_dim, genomic_in)
-        self.encoder = GenomicEncoder(genomic_in, cfg.genomic_hidden, cfg.genomic_dim, cfg.dropout)
-        self.tokens = GenomicTokens(cfg.genomic_dim, width)
+    def __init__(self, parts: ModelParts):
+        super().__init__(parts)
+        cfg = parts.cfg
+        self.standardize_inputs(parts)
+        self.encoder = genomic_encoder(parts)
+        self.tokens = GenomicTokens(cfg.genomic_dim, cfg.attention_heads * cfg.attention_head_dim)
         self.cross_attention = BidirectionalCrossAttention(
-            feature_dim, cfg.genomic_dim, cfg.attention_heads, cfg.attention_head_dim, cfg.dropout
+            parts.feature_dim, cfg.genomic_dim, cfg.attention_heads, cfg.attention_head_dim, cfg.dropout
         )
-        self.pool = GatedAttentionPool(feature_dim, cfg.mil_attention_dim)
-        self.head = ClassifierHead(feature_dim, n_classes, cfg.mil_hidden, cfg.dropout)
-
-    @classmethod
-    def create(cls, parts: ModelParts) -> FusionModel:
-        return cls(*parts.all())
+        self.pool = GatedAttentionPool(parts.feature_dim, cfg.mil_attention_dim)
+        self.head = head(parts, parts.feature_dim)
 
     def forward_packed(self, features: Tensor | None, expression: Tensor | None, mask: Tensor | None) -> ModelOutput:
         embedding = self.encoder(self.genome(expression))
@@ -190,6 +162,16 @@ class FusionModel(BagClassifier):
             genomic_to_image=fused.genomic_to_image,
             image_to_genomic=fused.image_to_genomic,
         )
+
+
+def genomic_encoder(parts: ModelParts) -> GenomicEncoder:
+    """The genomic encoder of the models that read expression, from the genomic input to the embedding."""
+    return GenomicEncoder(parts.genomic_in, parts.cfg.genomic_hidden, parts.cfg.genomic_dim, parts.cfg.dropout)
+
+
+def head(parts: ModelParts, in_dim: int) -> ClassifierHead:
+    """The bag classifier head of the attention models, from a pooled bag representation of size ``in_dim``."""
+    return ClassifierHead(in_dim, parts.n_classes, parts.cfg.mil_hidden, parts.cfg.dropout)
 
 
 def _batch_of_one(x: Tensor | None) -> Tensor | None:

@@ -4,12 +4,10 @@ into the fusion model's head. The comparison MCAT makes: does cross-attention be
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from leukmodel.config.model import ModelConfig
-from leukmodel.models.fusion import BagClassifier, ModelParts
-from leukmodel.models.genomic import GenomicEncoder
-from leukmodel.models.mil import ClassifierHead, GatedAttentionPool
+from leukmodel.models.fusion import BagClassifier, ModelParts, genomic_encoder, head
+from leukmodel.models.mil import GatedAttentionPool
 from leukmodel.models.output import ModelOutput
 
 
@@ -24,24 +22,12 @@ class LateFusionModel(BagClassifier):
     uses_images = True
     uses_expression = True
 
-    def __init__(
-        self,
-        n_classes: int,
-        feature_dim: int,
-        genomic_in: int,
-        cfg: ModelConfig,
-        tile_encoder: nn.Module | None = None,
-        genomic_input: nn.Module | None = None,
-    ):
-        super().__init__(n_classes, tile_encoder=tile_encoder, genomic_input=genomic_input)
-        self.standardize_inputs(cfg, feature_dim, genomic_in)
-        self.encoder = GenomicEncoder(genomic_in, cfg.genomic_hidden, cfg.genomic_dim, cfg.dropout)
-        self.pool = GatedAttentionPool(feature_dim, cfg.mil_attention_dim)
-        self.head = ClassifierHead(feature_dim + cfg.genomic_dim, n_classes, cfg.mil_hidden, cfg.dropout)
-
-    @classmethod
-    def create(cls, parts: ModelParts) -> LateFusionModel:
-        return cls(*parts.all())
+    def __init__(self, parts: ModelParts):
+        super().__init__(parts)
+        self.pool = GatedAttentionPool(parts.feature_dim, parts.cfg.mil_attention_dim)
+        self.encoder = genomic_encoder(parts)
+        self.head = head(parts, parts.feature_dim + parts.cfg.genomic_dim)
+        self.standardize_inputs(parts)
 
     def forward_packed(self, features: Tensor | None, expression: Tensor | None, mask: Tensor | None) -> ModelOutput:
         pooled, attention = self.pool(self.tiles(features, mask), mask)

@@ -36,13 +36,9 @@ class LinearGenomicModel(LinearClassifier):
     uses_images = False
     uses_expression = True
 
-    def __init__(self, n_classes: int, genomic_in: int, genomic_input: nn.Module | None = None):
-        super().__init__(n_classes, genomic_input=genomic_input)
-        self.head = nn.Linear(genomic_in, n_classes)
-
-    @classmethod
-    def create(cls, parts: ModelParts) -> LinearGenomicModel:
-        return cls(parts.n_classes, parts.genomic_in, parts.genomic_input)
+    def __init__(self, parts: ModelParts):
+        super().__init__(parts)
+        self.head = nn.Linear(parts.genomic_in, parts.n_classes)
 
     def inputs(self, features: Tensor | None, expression: Tensor | None, mask: Tensor | None = None) -> Tensor:
         return self.genome(expression)
@@ -55,14 +51,10 @@ class LinearImageModel(LinearClassifier):
     uses_images = True
     uses_expression = False
 
-    def __init__(self, n_classes: int, feature_dim: int, tile_encoder: nn.Module | None = None):
-        super().__init__(n_classes, tile_encoder=tile_encoder)
-        self.tile_norm = FeatureStandardizer(feature_dim)
-        self.head = nn.Linear(feature_dim, n_classes)
-
-    @classmethod
-    def create(cls, parts: ModelParts) -> LinearImageModel:
-        return cls(parts.n_classes, parts.feature_dim, parts.tile_encoder)
+    def __init__(self, parts: ModelParts):
+        super().__init__(parts)
+        self.tile_norm = FeatureStandardizer(parts.feature_dim)
+        self.head = nn.Linear(parts.feature_dim, parts.n_classes)
 
     def inputs(self, features: Tensor | None, expression: Tensor | None, mask: Tensor | None = None) -> Tensor:
         """The mean standardised tile feature of each bag (over its real tiles in a packed batch)."""

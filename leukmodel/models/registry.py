@@ -1,13 +1,13 @@
 """The model registry: every model leukmodel trains, by name, and everything the rest of the code knows about it.
 
-An entry names the model's class (which says what the model reads, ``uses_images`` / ``uses_expression``, and how
-it is built, :meth:`~leukmodel.models.fusion.BagClassifier.create`), whether it is a linear reference (fitted
-once, cross-validated only: never served nor a version's score), and the linear references a deep model is tested
-against. Config validation, the model plan of a cross-validation, training, explanations (a model explains what
-its output holds: MIL attention and Grad-CAM when it reads images, cross-attention maps when it computes them,
-SHAP when it reads expression), the served model's routing, registration and the CLI all read it. The order of
-:data:`MODELS` is the order of preference: the default ``cv.reference`` is the first model run, a served sample
-goes to the first served model that reads exactly its modalities, a version is scored by the first deep model run.
+An entry names the model's class (which says what the model reads, ``uses_images`` / ``uses_expression``; every
+class is built from :class:`~leukmodel.models.fusion.ModelParts`), the explanation figures of its predictions,
+whether it is a linear reference (fitted once, cross-validated only: never served, explained nor a version's
+score), and the linear references a deep model is tested against. Config validation, the model plan of a
+cross-validation, training, explanations, the served model's routing, registration and the CLI all read it. The
+order of :data:`MODELS` is the order of preference: the default ``cv.reference`` is the first model run, a served
+sample goes to the first served model that reads exactly its modalities, a version is scored by the first deep
+model run.
 
 Adding a model is one module (a :class:`~leukmodel.models.fusion.BagClassifier`) and one entry here
 (docs/architecture.md, "How to add a model").
@@ -31,7 +31,7 @@ class ModelEntry:
     """One model of the registry.
 
     Attributes:
-        model: its class (``name``, ``uses_images``, ``uses_expression``, ``create``).
+        model: its class (``name``, ``uses_images``, ``uses_expression``; built from :class:`ModelParts`).
         explains: the explanation figures of one of its predictions (:mod:`leukmodel.explain`): ``mil_attention``
             and ``gradcam`` for a model that pools tiles by attention, ``genomic_to_image`` and
             ``image_to_genomic`` for one with cross-attention, ``shap_genes`` for one that reads expression;
@@ -155,4 +155,4 @@ def build_model(
     if genomic_input is not None and genomic_input.in_features != n_genes:
         raise ValueError(f"the genomic transform takes {genomic_input.in_features} genes, not n_genes={n_genes}")
     genomic_in = n_genes if genomic_input is None else genomic_input.out_features
-    return entry.model.create(ModelParts(n_classes, feature_dim, genomic_in, cfg, tile_encoder, genomic_input))
+    return entry.model(ModelParts(n_classes, feature_dim, genomic_in, cfg, tile_encoder, genomic_input))
