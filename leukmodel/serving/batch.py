@@ -20,6 +20,7 @@ from leukmodel.data.cohort import Cohort
 from leukmodel.errors import ImageError, LeukInputError
 from leukmodel.serving.inputs import SampleInput, read_images
 from leukmodel.serving.predictor import Predictor
+from leukmodel.tracking.artifacts import RunArtifacts
 from leukmodel.tracking.layout import KIND_PREDICTION, tag
 from leukmodel.tracking.setup import context_tags
 
@@ -144,6 +145,6 @@ def record_batch(
         metrics=[Metric(k, v, now, 0) for k, v in metrics.items()],
         params=[Param("model_uri", model_uri), Param("source", source)],
     )
-    client.log_artifact(run_id, str(csv))
+    RunArtifacts(client, run_id).log_batch_predictions(csv)
     client.set_terminated(run_id, "FINISHED")
     return run_id

@@ -65,6 +65,10 @@ class RunArtifacts:
     def log_external(self, folder: str | PathLike[str]) -> None:
         self.client.log_artifacts(self.run_id, str(folder), layout.EXTERNAL_DIR)
 
+    def log_batch_predictions(self, csv: str | PathLike[str]) -> None:
+        """A batch prediction's CSV, at the run's root under its own name."""
+        self.client.log_artifact(self.run_id, str(csv))
+
     def log_file(self, path: str | PathLike[str], artifact: str) -> None:
         """The local file ``path`` as the artifact ``artifact`` (copied under that name when its own differs)."""
         path, name = Path(path), Path(artifact).name
