@@ -53,7 +53,7 @@ def test_fusion_recovers_the_complementary_signal(tmp_path, test_seed):
     values = yaml.safe_load(config_path.read_text())
     values["backbone"] = {"arch": "resnet18", "weights": "none"}
     values["features"] = {**values.get("features", {}), "num_workers": 0}
-    values["cv"] = {"bootstrap": 200}
+    values["cv"] = {"bootstrap": 200, "models": ["fusion", "image", "genomic", "linear_image", "linear_genomic"]}
     config = config_from_dict(values, base_dir=config_path.parent)
     cohort = build_cohort(config)
     featurize([p for s in cohort.samples for p in s.images], config, progress=False)
