@@ -100,7 +100,7 @@ def test_every_registered_model_builds_with_the_modalities_it_declares(name):
     assert type(model) is entry.model and model.name == name
     out = model(torch.randn(5, 24) if entry.uses_images else None, torch.randn(40) if entry.uses_expression else None)
     assert out.logits.shape == (3,)
-    assert entry.served == (not entry.linear) and all(MODELS[r].linear for r in entry.linear_references)
+    assert entry.deep == (not entry.linear) and all(MODELS[r].linear for r in entry.linear_references)
 
 
 def test_routing_and_served_models_follow_the_registry_order():

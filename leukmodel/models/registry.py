@@ -15,6 +15,7 @@ Adding a model is one module (a :class:`~leukmodel.models.fusion.BagClassifier`)
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from torch import nn
@@ -59,8 +60,9 @@ class ModelEntry:
         return self.model.uses_expression
 
     @property
-    def served(self) -> bool:
-        """Trained on the whole cohort after cross-validation, logged in the pyfunc and routed to."""
+    def deep(self) -> bool:
+        """A deep model: trained with early stopping, and the one of its modalities that a served model may hold
+        (:func:`served_models`) and that may score a registered version."""
         return not self.linear
 
 
@@ -80,6 +82,9 @@ _ENTRIES = (
 
 MODELS: dict[str, ModelEntry] = {entry.name: entry for entry in _ENTRIES}
 """Every model by name, in order of preference (deep models first)."""
+
+_MODALITIES = ((True, True), (True, False), (False, True))
+"""(images, expression) of a sample: both, images only, expression only."""
 
 
 def model_entry(name: str) -> ModelEntry:
@@ -106,23 +111,20 @@ def linear_references(name: str) -> tuple[str, ...]:
     return model_entry(name).linear_references
 
 
-def deep_models(names: list[str] | tuple[str, ...] | None = None) -> list[str]:
-    """The deep (served) models among ``names`` (default: every model), in registry order."""
-    return [m for m, entry in MODELS.items() if entry.served and (names is None or m in names)]
+def deep_models(names: Collection[str] | None = None) -> list[str]:
+    """The deep models among ``names`` (default: every model), in registry order."""
+    return [m for m, entry in MODELS.items() if entry.deep and (names is None or m in names)]
 
 
-def served_models(names: list[str] | tuple[str, ...]) -> list[str]:
+def served_models(names: Collection[str]) -> list[str]:
     """The models of ``names`` a served model holds: for each combination of modalities, the first deep model of
     ``names`` that reads exactly those (:func:`model_for`), in registry order."""
     chosen = {model_for(images, expression, names) for images, expression in _MODALITIES}
     return [m for m in MODELS if m in chosen]
 
 
-_MODALITIES = ((True, True), (True, False), (False, True))
-
-
-def model_for(images: bool, expression: bool, among: list[str] | tuple[str, ...]) -> str | None:
-    """The first served model of ``among`` (in registry order) that reads exactly these modalities, or ``None``."""
+def model_for(images: bool, expression: bool, among: Collection[str]) -> str | None:
+    """The first deep model of ``among`` (in registry order) that reads exactly these modalities, or ``None``."""
     return next(
         (m for m in deep_models(among) if (MODELS[m].uses_images, MODELS[m].uses_expression) == (images, expression)),
         None,
