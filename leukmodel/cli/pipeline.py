@@ -76,8 +76,9 @@ def demo(out: Path, patients: int, seed: int) -> None:
     """Run the whole pipeline on a synthetic cohort: Prefect, Ray Tune, MLflow, all local.
 
     Writes the cohort to OUT/cohort (C-NMC images, CuMiDa expression, manifest, config.yaml), then runs the
-    `pipeline` flow on it: features, 5-fold cross-validation of fusion vs image-only vs genomic-only, McNemar
-    tests, explanations, the HTML report and a registered model. Prints how to open each UI afterwards.
+    `pipeline` flow on it: features, 5-fold cross-validation of every registered model (fusion, late fusion,
+    image-only, genomic-only, the linear references), McNemar tests, explanations, the HTML report and a
+    registered model. Prints how to open each UI afterwards.
     """
     from leukmodel.config import SyntheticConfig, load_config
     from leukmodel.data.synthetic import is_written, write_synthetic_cohort
