@@ -64,8 +64,9 @@ def log_model(
 ) -> ModelInfo:
     """Log the final models as the leukmodel pyfunc, in the active run (or a new one).
 
-    The logged model holds the bundles (``fusion``, and the ``image`` / ``genomic`` models that answer when a
-    modality is missing), the backbone's state dict loaded from ``config.backbone``, and ``serving.json``
+    The logged model holds the bundles (one deep model per combination of modalities,
+    :func:`~leukmodel.models.registry.served_models`: ``fusion``, and the ``image`` / ``genomic`` models that
+    answer when a modality is missing), the backbone's state dict loaded from ``config.backbone``, and ``serving.json``
     (classes, genes, tiling, backbone identity and precision). Before logging, the backbone's SHA-256 is checked
     against ``backbone_info`` (the backbone that computed the training features) and against the active run's
     ``leukmodel.backbone_sha256`` tag, when given; and the model is loaded from the files to be logged and
@@ -78,7 +79,8 @@ def log_model(
     (``mlflow models serve`` with any ``--env-manager``).
 
     Args:
-        bundles: the final models by name (``fusion``, ``image``, ``genomic``; at least one).
+        bundles: the final models by name (e.g. ``fusion``, ``image``, ``genomic``; at least one, at most one per
+            combination of modalities).
         config: the run's configuration (tiling, backbone, features, ``explain.top_tiles``).
         name: the model's name in the run (the pyfunc is at ``runs:/<run id>/<name>``).
         backbone_info: the backbone the training features were computed with.

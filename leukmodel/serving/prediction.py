@@ -40,7 +40,8 @@ class Prediction:
 
     Attributes:
         sample_id: the request's sample id.
-        model: the model that answered: ``fusion``, or ``image`` / ``genomic`` when a modality is missing.
+        model: the model that answered: the two-modality model (``fusion``), or ``image`` / ``genomic`` when a
+            modality is missing.
         missing_modality: ``None``, or ``expression`` / ``images`` when a single-modality model answered.
         classes: the class order.
         probabilities: ``(C,)`` class probabilities.
