@@ -33,6 +33,9 @@ class BagClassifier(nn.Module, ABC):
     name: ModelName
     uses_images: bool
     uses_expression: bool
+    #: What ``model.standardize_genomic`` and ``training.refit`` left unset (``None``) mean for this model.
+    standardize_genomic_default: bool = False
+    refit_default: bool = False
 
     def __init__(self, n_classes: int, tile_encoder: nn.Module | None = None, genomic_input: nn.Module | None = None):
         super().__init__()
@@ -65,6 +68,12 @@ class BagClassifier(nn.Module, ABC):
         encoded = self.tile_encoder(features[mask])
         return encoded.new_zeros(*mask.shape, encoded.shape[-1]).masked_scatter(mask.unsqueeze(-1), encoded)
 
+    def standardize_genomic(self, cfg: ModelConfig, genomic_in: int) -> None:
+        """Standardise the genomic components (fitted on the training samples) when configured, or by default."""
+        on = self.standardize_genomic_default if cfg.standardize_genomic is None else cfg.standardize_genomic
+        if on:
+            self.genomic_norm = FeatureStandardizer(genomic_in)
+
     def genome(self, expression: Tensor | None) -> Tensor:
         if expression is None:
             raise ValueError(f"the {self.name} model needs the sample's expression profile")
@@ -76,16 +85,22 @@ class BagClassifier(nn.Module, ABC):
 
 
 class GenomicOnlyModel(BagClassifier):
-    """Baseline: genomic encoder + linear head."""
+    """Baseline: genomic encoder + linear head.
+
+    On p >> n expression it reads standardised principal components and is refitted on the fold's training and
+    validation samples by default: without either it lost to logistic regression on the same components
+    (docs/linear-references.md).
+    """
 
     name = "genomic"
     uses_images = False
     uses_expression = True
+    standardize_genomic_default = True
+    refit_default = True
 
     def __init__(self, n_classes: int, genomic_in: int, cfg: ModelConfig, genomic_input: nn.Module | None = None):
         super().__init__(n_classes, genomic_input=genomic_input)
-        if cfg.standardize_genomic:
-            self.genomic_norm = FeatureStandardizer(genomic_in)
+        self.standardize_genomic(cfg, genomic_in)
         self.encoder = GenomicEncoder(genomic_in, cfg.genomic_hidden, cfg.genomic_dim, cfg.dropout)
         self.head = nn.Linear(cfg.genomic_dim, n_classes)
 
@@ -130,8 +145,7 @@ class FusionModel(BagClassifier):
         super().__init__(n_classes, tile_encoder=tile_encoder, genomic_input=genomic_input)
         width = cfg.attention_heads * cfg.attention_head_dim
         self.tile_norm = FeatureStandardizer(feature_dim) if cfg.standardize_tiles else nn.Identity()
-        if cfg.standardize_genomic:
-            self.genomic_norm = FeatureStandardizer(genomic_in)
+        self.standardize_genomic(cfg, genomic_in)
         self.encoder = GenomicEncoder(genomic_in, cfg.genomic_hidden, cfg.genomic_dim, cfg.dropout)
         self.tokens = GenomicTokens(cfg.genomic_dim, width)
         self.cross_attention = BidirectionalCrossAttention(

@@ -165,7 +165,7 @@ def train_model(
     on_epoch: EpochCallback | None = None,
 ) -> TrainedModel:
     """Fit the genomic transform and the tile standardisation on ``train_ids``, then train with early stopping
-    on ``val_ids``; with ``training.refit``, train a fresh model on both for the chosen number of epochs
+    on ``val_ids``; with ``training.refit`` (or the model's default), train a fresh model on both for the chosen number of epochs
     (:func:`refit`). A linear reference is fitted once on both (:func:`~leukmodel.training.linear.fit_linear`)."""
     check_modalities(model_name, cohort)
     device = resolve_device(config.training.device, field="training.device")
@@ -186,7 +186,8 @@ def train_model(
             history, best_epoch = fit_linear(model, [*train, *val], config.model.linear_c, device), 0
         else:
             history, best_epoch = fit(model, train, val, config, device, rng, on_epoch)
-            if config.training.refit and val:
+            refits = model.refit_default if config.training.refit is None else config.training.refit
+            if refits and val:
                 model = refit(model_name, cohort, [*train, *val], config, transform, best_epoch + 1, seed, device)
     return TrainedModel(model, transform, feature_dim, history, best_epoch, time.perf_counter() - start)
 
