@@ -15,8 +15,8 @@ from prefect.logging import get_run_logger
 from leukmodel.config import Config
 from leukmodel.distributed import featurize_on_ray, init_ray
 from leukmodel.features import FeaturizeReport, feature_cache
-from leukmodel.features.featurize import stored_levels
 from leukmodel.features.cache import cache_identity
+from leukmodel.features.featurize import stored_levels
 from tasks.retry import transient
 
 

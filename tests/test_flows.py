@@ -167,7 +167,9 @@ def test_layer4_finetuning_goes_through_leukmodel_run_to_a_registered_model(tiny
     assert list(out.glob("cv-*/explanations/*/gradcam.png")), "Grad-CAM through the fine-tuned layer4"
     bundle = ModelBundle.load(next(out.glob("cv-*/final/fusion.pt")))
     initial, _ = layer4_encoder(config, pretrained=True)
-    trained = {k.removeprefix("tile_encoder."): v for k, v in bundle.state_dict.items() if k.startswith("tile_encoder.")}
+    trained = {
+        k.removeprefix("tile_encoder."): v for k, v in bundle.state_dict.items() if k.startswith("tile_encoder.")
+    }
     assert trained.keys() == initial.state_dict().keys()
     assert any(not torch.equal(v, trained[k]) for k, v in initial.state_dict().items()), "layer4 was trained"
 
@@ -183,5 +185,7 @@ def test_layer4_finetuning_goes_through_leukmodel_run_to_a_registered_model(tiny
     maps = load_bags(cohort.subset([sample.sample_id]), config, level="layer3")[sample.sample_id].features
     assert prediction.bag.features.shape == maps.shape, "the pyfunc feeds layer3 maps to the fine-tuned layer4"
     with torch.inference_mode():
-        output = bundle.build("cpu")(torch.from_numpy(maps.read()), torch.tensor(profile.to_numpy(), dtype=torch.float32))
+        output = bundle.build("cpu")(
+            torch.from_numpy(maps.read()), torch.tensor(profile.to_numpy(), dtype=torch.float32)
+        )
     np.testing.assert_allclose(prediction.probabilities, output.logits.float().softmax(-1).numpy(), atol=1e-3)

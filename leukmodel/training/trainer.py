@@ -178,8 +178,9 @@ def train_model(
     on_epoch: EpochCallback | None = None,
 ) -> TrainedModel:
     """Fit the genomic transform and the tile standardisation on ``train_ids``, then train with early stopping
-    on ``val_ids``; with ``training.refit`` (or the model's default), train a fresh model on both for the chosen number of epochs
-    (:func:`refit`). A linear reference is fitted once on both (:func:`~leukmodel.training.linear.fit_linear`)."""
+    on ``val_ids``; with ``training.refit`` (or the model's default), train a fresh model on both for the chosen
+    number of epochs (:func:`refit`). A linear reference is fitted once on both
+    (:func:`~leukmodel.training.linear.fit_linear`)."""
     check_modalities(model_name, cohort)
     device = resolve_device(config.training.device, field="training.device")
     rng = seed_everything(seed)
