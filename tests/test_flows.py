@@ -157,6 +157,7 @@ def test_layer4_finetuning_goes_through_leukmodel_run_to_a_registered_model(tiny
         features={"cache_dir": str(tmp_path / "cache")},
         cv={"models": ["fusion"]},
         training={"finetune_layer4": True, "max_epochs": 2, "patience": 1},
+        explain={"shap_samples": 20, "shap_background": 8},
     )
     path = config.to_yaml(tmp_path / "layer4.yaml")
     outcome = CliRunner().invoke(run, [str(path)])
