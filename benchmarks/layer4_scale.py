@@ -16,7 +16,8 @@ planted class signal. Then, on the training part of fold 0, the image-only model
 
 Peak RSS is the process's high-water mark (``ru_maxrss``) over all of it. The cost per epoch is projected for a
 GPU from the layer4 FLOPs per tile (counted with ``torch.utils.flop_counter``) at ``--gpu-tflops`` sustained
-and the maps read per epoch at ``--read-gbs``, for this backbone and for ResNet-50 at 224 px. Last line
+plus the maps read per epoch at ``--read-gbs`` (a step reads its maps, then computes), for this backbone and for
+ResNet-50 at 224 px. Last line
 ``peak_rss_gb=X epoch_s_here=Y epoch_s_gpu_r50_224=Z bags=N`` (goal: peak RSS <= 4 GB).
 
     python benchmarks/layer4_scale.py [--bags 10000] [--arch resnet18] [--patch 64] [--workdir DIR]
@@ -170,7 +171,7 @@ def main() -> None:
             flops = layer4_flops(layer4, shape)
             compute = tiles_read * flops / (args.gpu_tflops * 1e12)
             read = tiles_read * int(np.prod(shape)) * 2 / (args.read_gbs * 1e9)
-            gpu[name] = max(compute, read)
+            gpu[name] = compute + read  # a step reads its maps, then computes: not overlapped
             print(
                 f"{name}: layer4 {flops / 1e9:.2f} GFLOP per tile (fwd + bwd); GPU epoch {gpu[name]:.0f} s "
                 f"(compute {compute:.0f} s at {args.gpu_tflops:.0f} TFLOP/s, reading "
