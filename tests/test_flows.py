@@ -148,6 +148,7 @@ def test_bad_input_fails_at_once_and_is_not_retried(tiny, tmp_path, prefect_api)
     assert read.state.name == "Failed" and read.run_count == 1, "a CohortError/ConfigError is not retried"
 
 
+@pytest.mark.slow
 def test_layer4_finetuning_goes_through_leukmodel_run_to_a_registered_model(tiny, tmp_path, prefect_api):
     """``training.finetune_layer4``: featurize stores layer3 maps, CV and the final model train layer4 from them
     (streamed from the cache), Grad-CAM runs through the fine-tuned layer4, and the registered pyfunc computes
