@@ -48,7 +48,7 @@ from leukmodel.models.fusion import MODEL_NAMES
 from leukmodel.training.precision import autocast_dtype
 from leukmodel.training.seeding import seed_everything
 from leukmodel.training.splits import make_folds
-from leukmodel.training.trainer import USES_EXPRESSION, USES_IMAGES, fit, fit_tile_norm, make_model, predict
+from leukmodel.training.trainer import USES_EXPRESSION, USES_IMAGES, fit, fit_standardizers, make_model, predict
 from leukmodel.training.trainer import prepare_items as items_of
 
 CLASSES = ("ALL", "HEM")
@@ -106,7 +106,7 @@ def epoch_seconds(name, cohort, bags, config, train_ids, val_ids, subset, batch_
     model, _ = make_model(name, cohort, train, config, transform)
     model.to(device)
     if USES_IMAGES[name]:
-        fit_tile_norm(model, train, device)
+        fit_standardizers(model, train, device)
     dtype = autocast_dtype(config.training.precision, device)
     _, val_seconds = predict(model, val, device, dtype)
     start = time.perf_counter()
@@ -169,7 +169,7 @@ def main() -> None:
             model, _ = make_model(name, cohort, train, config, transform)
             model.to(device)
             if USES_IMAGES[name]:
-                fit_tile_norm(model, train, device)
+                fit_standardizers(model, train, device)
             setup[name] = time.perf_counter() - start
             _, seconds = predict(model, items_of(cohort, bags, val_ids, name), device, dtype)
             val_s[name] = seconds * len(val_ids)

@@ -16,6 +16,7 @@ from leukmodel.config import Config
 from leukmodel.distributed import featurize_on_ray, init_ray
 from leukmodel.features import FeaturizeReport, feature_cache
 from leukmodel.features.cache import cache_identity
+from leukmodel.features.featurize import stored_levels
 from tasks.retry import transient
 
 
@@ -31,7 +32,7 @@ def featurize_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
         digest.update(f"{path}|{stat.st_size}|{stat.st_mtime_ns};".encode())
     settings = {
         "feature_cache": feature_cache(config).key,
-        "store_layer3": config.features.store_layer3,
+        "store_layer3": "layer3" in stored_levels(config),
         "cache_dir": str(config.features.cache_dir),
         "cache_id": cache_identity(config.features.cache_dir),
     }

@@ -69,12 +69,12 @@ class TrainingConfig(Section):
     expression it raised out-of-fold accuracy, docs/linear-references.md), off for the models that read images
     (it would double their training time, and was not measured to help). ``true`` / ``false`` apply to every deep
     model.
-    ``finetune_layer4`` trains the backbone's layer4 end to end from cached layer3 maps (needs
-    ``features.store_layer3``) instead of training on cached pooled features. ``device``: ``auto`` takes
-    CUDA when available. ``num_threads``: torch's CPU threads while a model trains (restored afterwards); one bag
-    per step is too small a problem to gain from more, and on a shared machine more threads than free cores slow
-    training many times over. Raise it for ``finetune_layer4`` on a machine of its own; ``None`` keeps torch's
-    setting.
+    ``finetune_layer4`` trains the backbone's layer4 end to end from cached layer3 maps (featurize stores them,
+    as with ``features.store_layer3``; they are read from the cache per batch) instead of training on cached
+    pooled features. ``device``: ``auto`` takes CUDA when available. ``num_threads``: torch's CPU threads while
+    a model trains (restored afterwards); one bag per step is too small a problem to gain from more, and on a
+    shared machine more threads than free cores slow training many times over. Raise it for ``finetune_layer4``
+    on a machine of its own; ``None`` keeps torch's setting.
     """
 
     lr: float = 1e-4

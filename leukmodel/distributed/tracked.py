@@ -15,7 +15,7 @@ from leukmodel.distributed.cluster import init_ray
 from leukmodel.distributed.cv import RayTuneRunner, cv_fingerprint
 from leukmodel.distributed.mlflow_callback import MLflowTrialLogger
 from leukmodel.evaluation.figures import confusion_figure, roc_figure
-from leukmodel.features import load_bags
+from leukmodel.features import training_bags
 from leukmodel.tracking.layout import FINAL_DIR
 from leukmodel.tracking.results import log_cv_result
 from leukmodel.tracking.runs import provenance_tags, start_or_resume_cv_run
@@ -54,7 +54,7 @@ def usable_samples(cohort: Cohort, config: Config) -> tuple[Cohort, dict[str, Fe
     """The cohort restricted to samples with tiles (images without foreground may leave a bag empty), and bags."""
     if not cohort.has_images:
         return cohort, {}
-    bags = load_bags(cohort, config)
+    bags = training_bags(cohort, config)
     if bags.skipped:
         logger.warning("left out, no tiles: %s", bags.skipped)
         cohort = cohort.subset([s.sample_id for s in cohort.samples if s.sample_id in bags])

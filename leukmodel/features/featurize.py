@@ -89,6 +89,12 @@ def feature_cache(config: Config, info: BackboneInfo | None = None, precision: s
     return FeatureCache(config.features.cache_dir, cache_settings(config.tiles, info, precision))
 
 
+def stored_levels(config: Config) -> tuple[Level, ...]:
+    """The cache levels featurize fills: pooled features, and layer3 maps with ``features.store_layer3`` or
+    ``training.finetune_layer4`` (which trains from them)."""
+    return ("pooled", "layer3") if config.features.store_layer3 or config.training.finetune_layer4 else ("pooled",)
+
+
 def featurize(
     images: Sequence[str | PathLike[str]],
     config: Config,
@@ -119,7 +125,7 @@ def featurize(
         info, device, precision = extractor.info, extractor.device, extractor.precision
     cache = feature_cache(config, info, precision)
     cache.prepare()
-    levels: tuple[Level, ...] = ("pooled", "layer3") if config.features.store_layer3 else ("pooled",)
+    levels = stored_levels(config)
     report = FeaturizeReport(info, precision, str(device), cache.dir)
 
     contents: dict[str, Path] = {}
