@@ -92,3 +92,11 @@ def tiny_cohort_dir(tmp_path_factory) -> Path:
 def tiny(tiny_cohort_dir):
     """``tiny(**overrides) -> Config`` for the shared tiny synthetic cohort (see :func:`_tiny_config`)."""
     return lambda **overrides: _tiny_config(tiny_cohort_dir, **overrides)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files with slow or statistical tests first: the suite runs file by file on parallel workers (``--dist
+    loadfile`` in pyproject.toml), and the longest files started last would leave one worker running alone at the
+    end."""
+    slow = {item.path for item in items if item.get_closest_marker("slow") or item.get_closest_marker("statistical")}
+    items.sort(key=lambda item: item.path not in slow)

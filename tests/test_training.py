@@ -126,8 +126,11 @@ def test_nothing_is_fitted_on_the_test_fold():
                     getattr(clean.genomic_transform, name), getattr(dirty.genomic_transform, name)
                 )
             assert clean.genomic_transform.log_applied_ == dirty.genomic_transform.log_applied_
-            train_rows = COHORT.expression.loc[[f"x-{sid}" for sid in fold.train]]
-            projected = dirty.genomic_transform.transform(train_rows)  # the components' standardisation: train only
+            # the components' standardisation: fitted on the training part only (and its validation samples when
+            # the model is refitted on both, as the genomic-only model is by default); never on the test fold
+            fitted_on = [*fold.train, *fold.val] if model == "genomic" else fold.train
+            train_rows = COHORT.expression.loc[[f"x-{sid}" for sid in fitted_on]]
+            projected = dirty.genomic_transform.transform(train_rows)
             np.testing.assert_allclose(dirty.state_dict["genomic_norm.mean"].numpy(), projected.mean(0), atol=1e-4)
         if model != "genomic":
             train_tiles = np.concatenate([BAGS[sid].features for sid in fold.train])

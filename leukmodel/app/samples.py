@@ -6,7 +6,7 @@ import logging
 
 from leukmodel.config import Config
 from leukmodel.data.cohort import Cohort
-from leukmodel.features import load_bags
+from leukmodel.features import training_bags
 from leukmodel.training.trainer import FeatureBag
 
 logger = logging.getLogger(__name__)
@@ -16,7 +16,7 @@ def usable_samples(cohort: Cohort, config: Config) -> tuple[Cohort, dict[str, Fe
     """The cohort restricted to samples with tiles (images without foreground may leave a bag empty), and bags."""
     if not cohort.has_images:
         return cohort, {}
-    bags = load_bags(cohort, config)
+    bags = training_bags(cohort, config)
     if bags.skipped:
         logger.warning("left out, no tiles: %s", bags.skipped)
         cohort = cohort.subset([s.sample_id for s in cohort.samples if s.sample_id in bags])

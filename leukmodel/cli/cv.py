@@ -25,7 +25,7 @@ def cv(config_path: Path, out: Path | None, progress: bool) -> None:
     """
     from leukmodel.config import load_config
     from leukmodel.data import build_cohort
-    from leukmodel.features import featurize, load_bags
+    from leukmodel.features import featurize, training_bags
     from leukmodel.models.registry import uses_images
     from leukmodel.training import run_cross_validation
     from leukmodel.training.cv import check_output_dir
@@ -43,7 +43,7 @@ def cv(config_path: Path, out: Path | None, progress: bool) -> None:
     if any(uses_images(m) for m in config.cv.models):
         images = list(dict.fromkeys(path for sample in cohort.samples for path in sample.images))
         featurize(images, config, progress=progress)
-        bags = load_bags(cohort, config, level="layer3" if config.training.finetune_layer4 else "pooled")
+        bags = training_bags(cohort, config)
     result = run_cross_validation(cohort, bags, config, out_dir=out)
     click.echo(result.to_markdown())
     click.echo(f"results: {out}")

@@ -162,12 +162,13 @@ class _Run:
         return self.tags.get(tag("backbone_sha256"))
 
     def cohort(self, images: bool) -> tuple[Cohort, Mapping[str, Bag]]:
-        """The run's cohort and, when ``images``, its bags from the local feature cache."""
+        """The run's cohort and, when ``images``, its bags from the local feature cache (layer3 maps, streamed,
+        when the run fine-tuned layer4)."""
         from leukmodel.data import build_cohort
-        from leukmodel.features import load_bags
+        from leukmodel.features import training_bags
 
         cohort = build_cohort(self.config)
-        return cohort, (load_bags(cohort, self.config) if images and cohort.has_images else {})
+        return cohort, (training_bags(cohort, self.config) if images and cohort.has_images else {})
 
 
 def _tracking_uri(option: str | None, config_path: Path | None) -> str:

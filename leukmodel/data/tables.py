@@ -23,7 +23,7 @@ def read_table(path: Path, error: type[LeukInputError], what: str = "table", **k
     path = Path(path)
     if not path.is_file():
         problem = "is a folder" if path.is_dir() else f"{what} not found"
-        raise error(problem, file=path, expected=f"a {what} file")
+        raise error(problem, file=path, expected=f"an existing {what}")
     sep = "\t" if path.suffix.lower() in TAB_SUFFIXES else ","
     expected = f"a {'TSV' if sep == chr(9) else 'CSV'} {what} in UTF-8 with a header row"
     try:

@@ -219,7 +219,7 @@ def explain_sample(
     device = resolve_device(config.training.device, field="training.device") if device is None else torch.device(device)
     model = bundle.build(device)
     item = prepare_items(cohort, bags, [sample_id], bundle.model_name)[0]
-    features = None if item.features is None else item.features.to(device)
+    features = None if item.features is None else item.tiles().to(device)
     expression = None if item.expression is None else item.expression.to(device)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

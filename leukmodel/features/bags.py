@@ -12,9 +12,10 @@ import numpy as np
 from leukmodel.config import Config
 from leukmodel.data.cohort import Cohort
 from leukmodel.errors import LeukInputError
-from leukmodel.features.cache import Level, file_sha256
+from leukmodel.features.cache import DAMAGED, Level, file_sha256
 from leukmodel.features.featurize import feature_cache
-from leukmodel.features.hdf5 import read_h5_bag
+from leukmodel.features.hdf5 import BagFileError, read_h5_bag, read_h5_layout
+from leukmodel.features.streamed import StreamedMaps
 from leukmodel.preprocessing import NoForegroundError
 
 log = logging.getLogger(__name__)
@@ -29,13 +30,14 @@ class Bag:
     """The tiles of all images of one sample.
 
     Attributes:
-        features: ``(N, D)`` float32 pooled features, or ``(N, C, h, w)`` float16 layer3 maps.
+        features: ``(N, D)`` float32 pooled features, or the ``(N, C, h, w)`` float16 layer3 maps left in the
+            cache (:class:`~leukmodel.features.streamed.StreamedMaps`, read per batch).
         coords: ``(N, 2)`` int64 ``x, y`` of each tile's top-left corner in its original image.
         image_index: ``(N,)`` int64 index into ``images`` of each tile's image.
         images: the sample's image files (an image without foreground has no tiles).
     """
 
-    features: np.ndarray
+    features: np.ndarray | StreamedMaps
     coords: np.ndarray
     image_index: np.ndarray
     images: tuple[Path, ...]
@@ -54,6 +56,9 @@ class Bags(dict[str, Bag]):
 
 def load_bags(cohort: Cohort, config: Config, level: Literal["pooled", "layer3"] = "pooled") -> Bags:
     """The bag of every sample with images, from the feature cache (or ``features.h5_dir`` when set).
+
+    Pooled features are read into memory; layer3 maps stay in the cache (:class:`StreamedMaps`: only the entries'
+    paths and tile coordinates are read here), so the bags of any cohort size take little memory.
 
     Images without foreground add no tiles (with ``tiles.on_no_foreground: skip``); a sample left with none
     is not a bag but an entry of ``Bags.skipped``, with the reason.
@@ -102,9 +107,17 @@ def load_bags(cohort: Cohort, config: Config, level: Literal["pooled", "layer3"]
     return Bags(bags, skipped)
 
 
-def _joined(arrays: list[np.ndarray]) -> np.ndarray:
+def training_bags(cohort: Cohort, config: Config) -> Bags:
+    """The bags training reads under ``config``: streamed layer3 maps with ``training.finetune_layer4``, else
+    pooled features."""
+    return load_bags(cohort, config, level="layer3" if config.training.finetune_layer4 else "pooled")
+
+
+def _joined(arrays: list[np.ndarray] | list[StreamedMaps]) -> np.ndarray | StreamedMaps:
     """The arrays of a bag's images end to end; a one-image bag (C-NMC's case) keeps its array, uncopied."""
-    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+    if len(arrays) == 1:
+        return arrays[0]
+    return StreamedMaps.join(arrays) if isinstance(arrays[0], StreamedMaps) else np.concatenate(arrays)
 
 
 class _CacheReader:
@@ -119,15 +132,22 @@ class _CacheReader:
             " with features.store_layer3: true" if level == "layer3" else ""
         )
 
-    def __call__(self, path: Path) -> tuple[np.ndarray, np.ndarray] | str | None:
+    def __call__(self, path: Path) -> tuple[np.ndarray | StreamedMaps, np.ndarray] | str | None:
         digest = file_sha256(path)
         reason = self.cache.no_foreground(digest)
         if reason is not None:
             return reason
-        if not self.cache.path(digest, self.level).is_file():
+        entry = self.cache.path(digest, self.level)
+        if not entry.is_file():
             return None
-        entry = self.cache.read(digest, self.level)
-        return entry.features, entry.coords
+        if self.level == "pooled":
+            read = self.cache.read(digest, self.level)
+            return read.features, read.coords
+        try:
+            coords, shape, dtype = read_h5_layout(entry)
+        except BagFileError as exc:
+            raise BagFileError(f"damaged cache entry: {exc.problem}", file=exc.file, expected=DAMAGED) from None
+        return StreamedMaps((entry,), (shape[0],), tuple(shape[1:]), dtype), coords
 
 
 class _H5DirReader:

@@ -101,12 +101,18 @@ def featurization_key(images: Sequence[Path], config: Config) -> str:
         digest.update(f"{path}|{stat.st_size}|{stat.st_mtime_ns};".encode())
     settings = {
         "feature_cache": feature_cache(config).key,
-        "store_layer3": config.features.store_layer3,
+        "store_layer3": "layer3" in stored_levels(config),
         "cache_dir": str(config.features.cache_dir),
         "cache_id": cache_identity(config.features.cache_dir),
     }
     digest.update(json.dumps(settings, sort_keys=True).encode())
     return digest.hexdigest()
+
+
+def stored_levels(config: Config) -> tuple[Level, ...]:
+    """The cache levels featurize fills: pooled features, and layer3 maps with ``features.store_layer3`` or
+    ``training.finetune_layer4`` (which trains from them)."""
+    return ("pooled", "layer3") if config.features.store_layer3 or config.training.finetune_layer4 else ("pooled",)
 
 
 def featurize(
@@ -139,7 +145,7 @@ def featurize(
         info, device, precision = extractor.info, extractor.device, extractor.precision
     cache = feature_cache(config, info, precision)
     cache.prepare()
-    levels: tuple[Level, ...] = ("pooled", "layer3") if config.features.store_layer3 else ("pooled",)
+    levels = stored_levels(config)
     report = FeaturizeReport(info, precision, str(device), cache.dir)
 
     contents: dict[str, Path] = {}

@@ -79,6 +79,42 @@ def read_h5_bag(path: str | PathLike[str]) -> tuple[np.ndarray, np.ndarray, dict
     return features, coords.astype(np.int64), attrs
 
 
+def read_h5_layout(path: str | PathLike[str]) -> tuple[np.ndarray, tuple[int, ...], np.dtype]:
+    """``coords`` (int64), and the shape and dtype of ``features`` without reading them.
+
+    Raises:
+        BagFileError: as :func:`read_h5_bag`.
+    """
+    path = Path(path)
+    try:
+        with h5py.File(path, "r", locking=False) as handle:
+            if "features" not in handle or "coords" not in handle:
+                raise BagFileError(f"datasets {sorted(handle)} found", file=path, expected=EXPECTED)
+            shape, dtype = tuple(handle["features"].shape), handle["features"].dtype
+            coords = handle["coords"][()]
+    except OSError as exc:
+        raise BagFileError(f"not a readable HDF5 file ({exc})", file=path, expected=EXPECTED) from None
+    if coords.ndim != 2 or coords.shape[1] != 2 or len(coords) != shape[0]:
+        raise BagFileError(f"'features' has shape {shape} and 'coords' {coords.shape}", file=path, expected=EXPECTED)
+    return coords.astype(np.int64), shape, dtype
+
+
+def read_h5_rows(path: str | PathLike[str], rows: np.ndarray | None = None) -> np.ndarray:
+    """Rows ``rows`` (strictly increasing indices; all when ``None``) of ``features``: only those are read.
+
+    Raises:
+        BagFileError: the file is missing, not HDF5, has no ``features``, or lacks a row asked for.
+    """
+    path = Path(path)
+    try:
+        with h5py.File(path, "r", locking=False) as handle:
+            if "features" not in handle:
+                raise BagFileError(f"datasets {sorted(handle)} found", file=path, expected=EXPECTED)
+            return handle["features"][()] if rows is None else handle["features"][rows]
+    except (OSError, IndexError) as exc:
+        raise BagFileError(f"cannot read its features ({exc})", file=path, expected=EXPECTED) from None
+
+
 def _plain(attrs: h5py.AttributeManager) -> dict[str, Any]:
     """HDF5 attributes as Python values (bytes decoded, numpy scalars unwrapped)."""
     out: dict[str, Any] = {}

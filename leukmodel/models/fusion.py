@@ -48,6 +48,9 @@ class BagClassifier(nn.Module, ABC):
     name: ModelName
     uses_images: bool
     uses_expression: bool
+    #: What ``model.standardize_genomic`` and ``training.refit`` left unset (``None``) mean for this model.
+    standardize_genomic_default: bool = False
+    refit_default: bool = False
 
     def __init__(self, parts: ModelParts):
         super().__init__()
@@ -58,10 +61,13 @@ class BagClassifier(nn.Module, ABC):
 
     def standardize_inputs(self, parts: ModelParts) -> None:
         """The standardisation of the tiles and of the genomic components the model reads, as ``parts.cfg`` asks
-        (fitted later on the fold's training part)."""
+        (fitted later on the fold's training part); ``standardize_genomic`` unset is the model's default."""
         if self.uses_images:
             self.tile_norm = FeatureStandardizer(parts.feature_dim) if parts.cfg.standardize_tiles else nn.Identity()
-        if self.uses_expression and parts.cfg.standardize_genomic:
+        standardize_genomic = parts.cfg.standardize_genomic
+        if standardize_genomic is None:
+            standardize_genomic = self.standardize_genomic_default
+        if self.uses_expression and standardize_genomic:
             self.genomic_norm = FeatureStandardizer(parts.genomic_in)
 
     def forward(self, features: Tensor | None, expression: Tensor | None) -> ModelOutput:
@@ -99,11 +105,18 @@ class BagClassifier(nn.Module, ABC):
 
 
 class GenomicOnlyModel(BagClassifier):
-    """Baseline: genomic encoder + linear head."""
+    """Baseline: genomic encoder + linear head.
+
+    On p >> n expression it reads standardised principal components and is refitted on the fold's training and
+    validation samples by default: without either it lost to logistic regression on the same components
+    (docs/linear-references.md).
+    """
 
     name = "genomic"
     uses_images = False
     uses_expression = True
+    standardize_genomic_default = True
+    refit_default = True
 
     def __init__(self, parts: ModelParts):
         super().__init__(parts)

@@ -28,7 +28,7 @@ def fit_linear(model: LinearClassifier, items: Sequence, c: float, device: torch
     """
     model.eval()
     with torch.inference_mode():
-        x = torch.stack([model.inputs(_to(item.features, device), _to(item.expression, device)) for item in items])
+        x = torch.stack([model.inputs(_to(item.tiles(), device), _to(item.expression, device)) for item in items])
     x = x.float().cpu().numpy().astype(np.float64)
     y = np.array([item.label for item in items])
     regression = LogisticRegression(C=c, max_iter=5000).fit(x, y)

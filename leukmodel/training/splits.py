@@ -19,7 +19,8 @@ from leukmodel.errors import CohortError
 class Fold:
     """One outer fold: the test samples, and the rest split into training and validation samples.
 
-    The validation samples only decide early stopping; the test samples decide nothing.
+    The validation samples decide early stopping (a refitted model trains on them after it); the test samples
+    decide nothing.
     """
 
     index: int

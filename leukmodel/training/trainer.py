@@ -20,6 +20,7 @@ from leukmodel.data.cohort import Cohort
 from leukmodel.device import resolve_device
 from leukmodel.errors import CohortError, ConfigError
 from leukmodel.evaluation.metrics import classification_metrics
+from leukmodel.features.streamed import StreamedMaps
 from leukmodel.genomics.transform import GenomicTransform
 from leukmodel.models.fusion import BagClassifier
 from leukmodel.models.linear import LinearClassifier
@@ -42,19 +43,31 @@ EpochCallback = Callable[[int, dict[str, float]], None]
 
 
 class FeatureBag(Protocol):
-    """What training reads from a bag: ``features`` (N, D) pooled, or (N, C, h, w) layer3 maps."""
+    """What training reads from a bag: ``features`` (N, D) pooled, or (N, C, h, w) layer3 maps (in memory, or
+    :class:`~leukmodel.features.streamed.StreamedMaps` read from the cache per batch)."""
 
     features: Any
 
 
 @dataclass
 class BagItem:
-    """One sample as tensors: its tile features and/or raw per-gene expression, and its label index."""
+    """One sample as tensors: its tile features and/or raw per-gene expression, and its label index.
+
+    ``features`` may be streamed layer3 maps: :meth:`tiles` reads them when a batch needs them.
+    """
 
     sample_id: str
-    features: Tensor | None
+    features: Tensor | StreamedMaps | None
     expression: Tensor | None
     label: int
+
+    def tiles(self, rows: np.ndarray | None = None) -> Tensor | None:
+        """The tile features of bag rows ``rows`` (increasing; all when ``None``) as a tensor."""
+        if self.features is None:
+            return None
+        if isinstance(self.features, StreamedMaps):
+            return torch.from_numpy(self.features.read(rows))
+        return self.features if rows is None else self.features[torch.from_numpy(rows)]
 
 
 @dataclass
@@ -166,8 +179,9 @@ def train_model(
     on_epoch: EpochCallback | None = None,
 ) -> TrainedModel:
     """Fit the genomic transform and the tile standardisation on ``train_ids``, then train with early stopping
-    on ``val_ids``; with ``training.refit``, train a fresh model on both for the chosen number of epochs
-    (:func:`refit`). A linear reference is fitted once on both (:func:`~leukmodel.training.linear.fit_linear`)."""
+    on ``val_ids``; with ``training.refit`` (or the model's default), train a fresh model on both for the chosen
+    number of epochs (:func:`refit`). A linear reference is fitted once on both
+    (:func:`~leukmodel.training.linear.fit_linear`)."""
     check_modalities(model_name, cohort)
     device = resolve_device(config.training.device, field="training.device")
     rng = seed_everything(seed)
@@ -187,7 +201,8 @@ def train_model(
             history, best_epoch = fit_linear(model, [*train, *val], config.model.linear_c, device), 0
         else:
             history, best_epoch = fit(model, train, val, config, device, rng, on_epoch)
-            if config.training.refit and val:
+            refits = model.refit_default if config.training.refit is None else config.training.refit
+            if refits and val:
                 model = refit(model_name, cohort, [*train, *val], config, transform, best_epoch + 1, seed, device)
     return TrainedModel(model, transform, feature_dim, history, best_epoch, time.perf_counter() - start)
 
@@ -275,7 +290,7 @@ def fit_standardizers(model: BagClassifier, items: Sequence[BagItem], device: to
         def encoded() -> Iterator[Tensor]:
             for part in prediction_batches(sizes):
                 with torch.inference_mode():
-                    tiles = torch.cat([_to(item.features, device) for item in items[part]])
+                    tiles = torch.cat([_to(item.tiles(), device) for item in items[part]])
                     yield model.encode_tiles(tiles).float().cpu()
 
         model.tile_norm.fit(encoded())
@@ -311,7 +326,9 @@ def prepare_items(
                 raise CohortError(
                     f"sample '{sid}' has no feature bag", expected="a bag for every sample (run featurize first)"
                 )
-            features = torch.as_tensor(np.asarray(bags[sid].features))
+            features = bags[sid].features
+            if not isinstance(features, StreamedMaps):
+                features = torch.as_tensor(np.asarray(features))
             if features.shape[0] == 0:
                 raise CohortError("the sample's bag has no tiles", row=sid, expected="at least one foreground tile")
         if uses_expression(model_name):
@@ -352,7 +369,7 @@ def fit(
         loss_sum = 0.0
         for start in range(0, len(order), tcfg.bags_per_step):
             chosen = [train[i] for i in order[start : start + tcfg.bags_per_step]]
-            features = [_draw_tiles(item.features, tcfg.max_tiles_per_bag, rng) for item in chosen]
+            features = [_draw_tiles(item, tcfg.max_tiles_per_bag, rng) for item in chosen]
             batch = pack(features, [item.expression for item in chosen], [item.label for item in chosen], device)
             with autocast(device, dtype):
                 output = model.forward_packed(batch.features, batch.expression, batch.mask)
@@ -394,7 +411,7 @@ def predict(
     for part in prediction_batches(sizes):
         chosen = items[part]
         start = time.perf_counter()
-        batch = pack([i.features for i in chosen], [i.expression for i in chosen], [i.label for i in chosen], device)
+        batch = pack([i.tiles() for i in chosen], [i.expression for i in chosen], [i.label for i in chosen], device)
         with autocast(device, dtype):
             logits = model.forward_packed(batch.features, batch.expression, batch.mask).logits
         probs.append(logits.float().softmax(-1).cpu().numpy())
@@ -434,10 +451,11 @@ def _validation(prob: np.ndarray, items: Sequence[BagItem], n_classes: int) -> d
     return {"val_loss": loss, "val_auc": metrics.values["macro_auc"], "val_accuracy": metrics.values["accuracy"]}
 
 
-def _draw_tiles(features: Tensor | None, limit: int, rng: np.random.Generator) -> Tensor | None:
-    if features is None or features.shape[0] <= limit:
-        return features
-    return features[torch.from_numpy(np.sort(rng.choice(features.shape[0], limit, replace=False)))]
+def _draw_tiles(item: BagItem, limit: int, rng: np.random.Generator) -> Tensor | None:
+    """At most ``limit`` tiles of the bag, drawn without replacement (only those are read when streamed)."""
+    if item.features is None or item.features.shape[0] <= limit:
+        return item.tiles()
+    return item.tiles(np.sort(rng.choice(item.features.shape[0], limit, replace=False)))
 
 
 def _to(tensor: Tensor | None, device: torch.device) -> Tensor | None:
