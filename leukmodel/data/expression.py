@@ -155,8 +155,12 @@ def _check_unique(ids: pd.Series, path: Path, what: str = "sample") -> None:
 
 
 def _numeric(values: pd.DataFrame, path: Path) -> pd.DataFrame:
-    """Float32 values; the first non-numeric, NaN or infinite cell is a named error."""
-    converted = values.apply(pd.to_numeric, errors="coerce")
+    """Float32 values; the first non-numeric, NaN or infinite cell is a named error. Only columns pandas did not
+    read as numbers are converted (a microarray file has tens of thousands of columns)."""
+    text = [column for column, dtype in values.dtypes.items() if not pd.api.types.is_numeric_dtype(dtype)]
+    converted = values.copy()
+    if text:
+        converted[text] = values[text].apply(pd.to_numeric, errors="coerce")
     bad_text = converted.isna().to_numpy() & values.notna().to_numpy()
     if bad_text.any():
         row, col = np.argwhere(bad_text)[0]
