@@ -96,7 +96,8 @@ def tiny(tiny_cohort_dir):
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Files with slow or statistical tests first: the suite runs file by file on parallel workers (``--dist
-    loadfile --no-loadscope-reorder`` in pyproject.toml: files in this order, not by their number of tests), and
-    the longest files started last would leave one worker running alone at the end."""
+    loadfile --no-loadscope-reorder`` in pyproject.toml: a file's module fixtures are built once, and files run in
+    this order, not by their number of tests), and the longest files started last would leave one worker running
+    alone at the end."""
     slow = {item.path for item in items if item.get_closest_marker("slow") or item.get_closest_marker("statistical")}
     items.sort(key=lambda item: item.path not in slow)
