@@ -158,8 +158,9 @@ def _numeric(values: pd.DataFrame, path: Path) -> pd.DataFrame:
     """Float32 values; the first non-numeric, NaN or infinite cell is a named error. Only columns pandas did not
     read as numbers are converted (a microarray file has tens of thousands of columns)."""
     text = [column for column, dtype in values.dtypes.items() if not pd.api.types.is_numeric_dtype(dtype)]
-    converted = values.copy()
+    converted = values
     if text:
+        converted = values.copy()
         converted[text] = values[text].apply(pd.to_numeric, errors="coerce")
     bad_text = converted.isna().to_numpy() & values.notna().to_numpy()
     if bad_text.any():
