@@ -26,9 +26,10 @@ def test_genomic_mlp_does_not_lose_to_logistic_regression_on_p_much_greater_than
     tmp_path, cumida_sample, test_seed, model
 ):
     """The defaults: the MLP's out-of-fold accuracy is at least the linear reference's minus 0.1 and McNemar
-    finds no loss (one-sided p > 0.05 for "linear better"); measured on seeds 0 to 2: MLP 0.96 to 1.00, linear
-    0.80 to 0.88. The negative control (raw components, the former default) must fail the same check, so the
-    check can tell the two apart."""
+    finds no loss (one-sided p > 0.05 for "linear better"). Measured on seeds 0, 1, 2 (AVX2 kernels): MLP 1.00 on
+    each, linear 0.86 on each, so the MLP clears the check by 0.24 in accuracy. The negative control (raw
+    components, standardisation off as before; refit left on) must fail the same check, so the check can tell the
+    two apart: measured 0.52, 0.66, 0.52 (one-sided p 8e-6, 1e-3, 4e-5)."""
     probes = pd.read_csv(cumida_sample).drop(columns=["samples", "type"]).mean().iloc[:2000]
     classes = ["ALL", "AML", "CLL", "CML", "normal"]
     table = sparse_signal_expression(probes, classes, 10, n_informative=100, effect=1.5, seed=test_seed)
