@@ -49,7 +49,7 @@ def test_default_sizes_follow_the_design():
     model.eval()
     features = torch.randn(7, 2048)
     embedding = model.encoder(torch.randn(500))
-    fused = model.cross_attention(features, model.tokens(embedding), embedding)
+    fused = model.cross_attention(features, model.tokens, embedding)
     assert fused.fused.shape == (7, 2048)
     assert fused.image_to_genomic.shape == (4, 7, 128)
 
@@ -139,7 +139,7 @@ def test_cross_attention_is_residual_on_tile_features():
     torch.nn.init.zeros_(block.out[0].weight)
     torch.nn.init.zeros_(block.out[0].bias)
     features = torch.randn(3, 20)
-    out = block(features, torch.randn(5, 8), torch.randn(5))
+    out = block(features, GenomicTokens(5, 8), torch.randn(5))
     torch.testing.assert_close(out.fused, features)
 
 
@@ -203,3 +203,43 @@ def test_feature_standardizer_is_identity_until_fitted_then_standardises():
         "tile_norm.mean" in model.state_dict()
         and "tile_norm.mean" in build_model("image", 3, 24, 40, SMALL).state_dict()
     )
+
+
+def _cross_attention_as_written(module, features, tokens, embedding, mask):
+    """The bidirectional cross-attention as DESIGN.md writes it, without its two shortcuts: the genomic tokens
+    formed, layer-normed and projected by ``nn.MultiheadAttention`` bag by bag, and the genomic context
+    concatenated to every tile before the output projection."""
+    tiles = module.tiles_in(features)
+    query = module.query_in(embedding).unsqueeze(1)
+    context, g2i = module.genomic_to_image(query, tiles, tiles, key_padding_mask=~mask, average_attn_weights=False)
+    normed = module.genomic_in(tokens(embedding))
+    per_tile, i2g = module.image_to_genomic(tiles, normed, normed, average_attn_weights=False)
+    update = module.out(torch.cat([per_tile, context.expand(-1, features.shape[1], -1)], dim=-1))
+    return features + update * mask.unsqueeze(-1), g2i[:, :, 0], i2g * mask[:, None, :, None]
+
+
+def test_cross_attention_shortcuts_give_the_outputs_and_gradients_of_the_attention_as_written():
+    model = build_model("fusion", 3, 64, 40, ModelConfig(genomic_dim=32, attention_heads=4, attention_head_dim=16))
+    model.eval()  # no dropout: both computations see the same network
+    with torch.no_grad():  # LayerNorms away from their identity start, so their affine terms are checked too
+        for norm in (model.cross_attention.genomic_in, model.cross_attention.tiles_in[1]):
+            norm.weight.normal_(1.0, 0.3)
+            norm.bias.normal_(0.0, 0.3)
+    features, embedding = torch.randn(5, 9, 64), 3 * torch.randn(5, 32)
+    mask = torch.arange(9) < torch.tensor([9, 4, 7, 1, 9])[:, None]
+    fast = model.cross_attention(features, model.tokens, embedding, mask)
+    fast_loss = fast.fused.square().sum() + fast.image_to_genomic.pow(3).sum() + fast.genomic_to_image.pow(3).sum()
+    fast_grads = torch.autograd.grad(fast_loss, list(model.parameters()), allow_unused=True)
+    fused, g2i, i2g = _cross_attention_as_written(model.cross_attention, features, model.tokens, embedding, mask)
+    torch.testing.assert_close(fast.fused, fused, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(fast.genomic_to_image, g2i, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(fast.image_to_genomic, i2g, atol=1e-5, rtol=1e-5)
+    loss = fused.square().sum() + i2g.pow(3).sum() + g2i.pow(3).sum()
+    grads = torch.autograd.grad(loss, list(model.parameters()), allow_unused=True)
+    checked = 0
+    for (name, _), got, expected in zip(model.named_parameters(), fast_grads, grads, strict=True):
+        assert (got is None) == (expected is None), name
+        if expected is not None:
+            torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4, msg=name)
+            checked += 1
+    assert checked >= 12, "the tokens, both LayerNorms, both attentions and the output projection have gradients"

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
+
+from leukmodel.models.genomic import GenomicTokens
 
 
 @dataclass
@@ -46,29 +49,65 @@ class BidirectionalCrossAttention(nn.Module):
         self.genomic_in = nn.LayerNorm(width)
         self.query_in = nn.Sequential(nn.Linear(genomic_dim, width), nn.LayerNorm(width))
         self.genomic_to_image = nn.MultiheadAttention(width, heads, batch_first=True)
+        # Its parameters; the attention itself is computed by _image_to_genomic (keys and values once per batch).
         self.image_to_genomic = nn.MultiheadAttention(width, heads, batch_first=True)
         self.out = nn.Sequential(nn.Linear(2 * width, feature_dim), nn.Dropout(dropout))
 
     def forward(
-        self, features: Tensor, genomic_tokens: Tensor, genomic_embedding: Tensor, mask: Tensor | None = None
+        self,
+        features: Tensor,
+        genomic_tokens: GenomicTokens,
+        genomic_embedding: Tensor,
+        mask: Tensor | None = None,
     ) -> CrossAttentionOutput:
-        """One bag: ``features`` (N, D), ``genomic_tokens`` (T, width), ``genomic_embedding`` (E,); or a packed
-        batch with a leading bag dimension B and a tile ``mask`` (B, N), ``True`` for real tiles. Padded tiles are
-        no keys of genomic -> image (zero attention) and no queries of image -> genomic (zero update and zero
-        attention rows), so each bag of a batch gets what it gets alone."""
+        """One bag: ``features`` (N, D) and ``genomic_embedding`` (E,), whose E tokens ``genomic_tokens`` makes;
+        or a packed batch with a leading bag dimension B and a tile ``mask`` (B, N), ``True`` for real tiles.
+        Padded tiles are no keys of genomic -> image (zero attention) and no queries of image -> genomic (zero
+        update and zero attention rows), so each bag of a batch gets what it gets alone."""
         if features.ndim == 2:
-            out = self(features[None], genomic_tokens[None], genomic_embedding[None])
+            out = self(features[None], genomic_tokens, genomic_embedding[None])
             return CrossAttentionOutput(out.fused[0], out.genomic_to_image[0], out.image_to_genomic[0])
         tiles = self.tiles_in(features)
-        tokens = self.genomic_in(genomic_tokens)
         query = self.query_in(genomic_embedding).unsqueeze(1)
         padding = None if mask is None else ~mask
         context, g2i = self.genomic_to_image(
             query, tiles, tiles, key_padding_mask=padding, need_weights=True, average_attn_weights=False
         )
-        per_tile, i2g = self.image_to_genomic(tiles, tokens, tokens, need_weights=True, average_attn_weights=False)
-        update = self.out(torch.cat([per_tile, context.expand(-1, features.shape[1], -1)], dim=-1))
+        per_tile, i2g = self._image_to_genomic(tiles, genomic_tokens, genomic_embedding)
+        # out([per_tile, context]): the context's half is computed once per bag, not once per tile.
+        linear, dropout = self.out
+        width = tiles.shape[-1]
+        update = F.linear(per_tile, linear.weight[:, :width]) + F.linear(context, linear.weight[:, width:], linear.bias)
+        update = dropout(update)
         if mask is not None:
             update = update * mask.unsqueeze(-1)
             i2g = i2g * mask[:, None, :, None]
         return CrossAttentionOutput(fused=features + update, genomic_to_image=g2i[:, :, 0, :], image_to_genomic=i2g)
+
+    def _image_to_genomic(
+        self, tiles: Tensor, genomic_tokens: GenomicTokens, genomic_embedding: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """Each tile (B, N, width) attends over the layer-normed genomic tokens: ``self.image_to_genomic`` on
+        ``genomic_in(tokens)``, computed on the tokens' factored form (:meth:`GenomicTokens.normed`). Keys and
+        values are projected once per batch from the (2T, width) basis instead of once per bag; the keys' common
+        term (the projected LayerNorm shift plus the key bias) adds the same score to every token of a query, so
+        softmax cancels it. Returns (B, N, width) and the attention (B, heads, N, T)."""
+        attention = self.image_to_genomic
+        batch, n_tiles, width = tiles.shape
+        heads, head_dim = attention.num_heads, width // attention.num_heads
+        normed = genomic_tokens.normed(genomic_embedding, self.genomic_in)
+        query_weight, key_weight, value_weight = attention.in_proj_weight.chunk(3)
+        query_bias, _, value_bias = attention.in_proj_bias.chunk(3)
+        # Heads lead, the batch's tiles are rows: one (B N, head_dim) x (head_dim, 2T) product per head.
+        query = F.linear(tiles, query_weight, query_bias) * head_dim**-0.5
+        query = query.view(batch * n_tiles, heads, head_dim).transpose(0, 1)
+        basis = torch.cat([normed.value, normed.position])
+        keys = F.linear(basis, key_weight).view(-1, heads, head_dim).permute(1, 2, 0)
+        values = F.linear(basis, value_weight).view(-1, heads, head_dim).transpose(0, 1)
+        along, at = normed.along[:, None, :], normed.at[:, None, :]
+        by_value, by_position = (query @ keys).view(heads, batch, n_tiles, -1).chunk(2, dim=-1)
+        weights = (along * by_value + at * by_position).softmax(dim=-1)
+        mixed = torch.cat([weights * along, weights * at], dim=-1).view(heads, batch * n_tiles, -1) @ values
+        common = F.linear(normed.shift, value_weight, value_bias).view(heads, 1, head_dim)
+        per_tile = (mixed + common).transpose(0, 1).reshape(batch, n_tiles, width)
+        return attention.out_proj(per_tile), weights.transpose(0, 1)

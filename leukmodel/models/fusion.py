@@ -167,7 +167,7 @@ class FusionModel(BagClassifier):
 
     def forward_packed(self, features: Tensor | None, expression: Tensor | None, mask: Tensor | None) -> ModelOutput:
         embedding = self.encoder(self.genome(expression))
-        fused = self.cross_attention(self.tiles(features, mask), self.tokens(embedding), embedding, mask)
+        fused = self.cross_attention(self.tiles(features, mask), self.tokens, embedding, mask)
         pooled, attention = self.pool(fused.fused, mask)
         return ModelOutput(
             logits=self.head(pooled),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
@@ -44,3 +45,35 @@ class GenomicTokens(nn.Module):
 
     def forward(self, embedding: Tensor) -> Tensor:
         return embedding.unsqueeze(-1) * self.value + self.position
+
+    def normed(self, embedding: Tensor, norm: nn.LayerNorm) -> NormedTokens:
+        """``norm(self(embedding))`` for embeddings (..., T), kept factored (:class:`NormedTokens`).
+
+        A token is affine in its value g: ``x = g v + p``. Centred over the width it is ``g a + c`` (``a``, ``c``:
+        ``v`` and ``p`` centred), with variance ``g^2 mean(a^2) + 2 g mean(a c) + mean(c^2)``, so the normed token is
+        ``(g / s) (gamma a) + (1 / s) (gamma c) + beta`` with ``s = sqrt(variance + eps)``: two per-sample scalars
+        times two fixed vectors per token.
+        """
+        a = self.value - self.value.mean(-1, keepdim=True)
+        c = self.position - self.position.mean(-1, keepdim=True)
+        variance = embedding.square() * a.square().mean(-1) + 2 * embedding * (a * c).mean(-1) + c.square().mean(-1)
+        inverse_scale = (variance + norm.eps).rsqrt()
+        gamma = 1.0 if norm.weight is None else norm.weight
+        shift = torch.zeros_like(a[0]) if norm.bias is None else norm.bias
+        return NormedTokens(embedding * inverse_scale, inverse_scale, a * gamma, c * gamma, shift)
+
+
+@dataclass
+class NormedTokens:
+    """Layer-normed genomic tokens in factored form: token i of a sample is
+    ``along[..., i] * value[i] + at[..., i] * position[i] + shift``.
+
+    Anything linear in the tokens (attention keys and values) then costs one product with the (T, width) ``value``
+    and ``position`` per batch, not one per sample.
+    """
+
+    along: Tensor
+    at: Tensor
+    value: Tensor
+    position: Tensor
+    shift: Tensor
