@@ -100,6 +100,15 @@ def test_matches_scikit_learn_scaler_and_pca():
     np.testing.assert_allclose(transform.transform(test), expected, rtol=1e-4, atol=1e-4)
 
 
+def test_more_samples_than_genes_gives_the_full_svd_components():
+    train, test = counts(n=300, genes=40, seed=0), counts(n=5, genes=40, seed=1)
+    transform = GenomicTransform("always", 10).fit(train)
+    scaler = StandardScaler().fit(np.log2(train.to_numpy() + 1))
+    pca = PCA(10, svd_solver="full").fit(scaler.transform(np.log2(train.to_numpy() + 1)))
+    expected = pca.transform(scaler.transform(np.log2(test.to_numpy() + 1)))
+    np.testing.assert_allclose(transform.transform(test), expected, rtol=1e-4, atol=1e-4)
+
+
 def test_dataframe_columns_are_aligned_by_gene_and_missing_genes_named():
     train = counts()
     transform = GenomicTransform("auto", 4).fit(train)
