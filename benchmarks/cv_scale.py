@@ -15,17 +15,22 @@ training part of fold 0:
 
 The best B is the one with the lowest total epoch time of the three models. Projected 5-fold x 3-model CV wall
 time = 5 x sum over models of (set-up + ``--epochs`` x epoch + test prediction), one trial at a time on one
-thread (``--device cuda`` trains on the GPU, ``--precision`` sets ``training.precision``). Peak RSS is the
-process's high-water mark (``ru_maxrss``) over all of it. Last line
+thread (``--device cuda`` trains on the GPU, ``--precision`` sets ``training.precision``); then divided among
+``--concurrent`` trials at once (default: the cores, as Ray Tune runs them with ``ray.cpus_per_trial: 1``) and
+multiplied by the slow-down they cause one another, measured by running that many fusion epochs at the best B at
+once in forked processes. The last line's projection is this one. Peak RSS is the process's high-water mark
+(``ru_maxrss``) over all of it. Last line
 ``ratio_vs_per_bag=X projected_cv_min=Y peak_rss_gb=Z`` (goals: ratio >= 10, projected <= 20 min, peak RSS
 <= 2 GB).
 
-    python benchmarks/cv_scale.py [--bags 10661] [--epochs 25] [--batch-sizes 16,64,256] [--workdir DIR]
+    python benchmarks/cv_scale.py [--bags 10661] [--epochs 25] [--batch-sizes 16,64,256] [--concurrent 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import os
 import resource
 import sys
 import tempfile
@@ -44,7 +49,7 @@ from leukmodel.features.backbone import load_backbone
 from leukmodel.features.cache import FeatureCache, cache_settings, file_sha256
 from leukmodel.features.device import resolve_precision
 from leukmodel.genomics.transform import GenomicTransform
-from leukmodel.models.registry import MODELS, uses_expression
+from leukmodel.models.registry import MODELS, served_models, uses_expression
 from leukmodel.training.precision import autocast_dtype
 from leukmodel.training.seeding import seed_everything
 from leukmodel.training.splits import make_folds
@@ -53,6 +58,10 @@ from leukmodel.training.trainer import prepare_items as items_of
 
 CLASSES = ("ALL", "HEM")
 FOLDS = 5
+#: The fusion model and its two single-modality baselines: the models a served model holds.
+TIMED = served_models(MODELS)
+#: What the forked workers of :func:`concurrent_seconds` read (set before the fork, shared copy-on-write).
+_SHARED: dict = {}
 
 
 def peak_rss_gb() -> float:
@@ -113,6 +122,18 @@ def epoch_seconds(name, cohort, bags, config, train_ids, val_ids, subset, batch_
     return (time.perf_counter() - start - val_seconds * len(val)) / len(train)
 
 
+def _epoch_in_worker(name: str) -> float:
+    return epoch_seconds(name, **_SHARED)
+
+
+def concurrent_seconds(name: str, workers: int, **shared) -> list[float]:
+    """Per-bag epoch seconds of ``workers`` copies of the same trial run at once in forked processes, one thread
+    each: what Ray Tune's concurrent trials (``ray.cpus_per_trial: 1``) cost one another on this machine."""
+    _SHARED.update(shared)
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        return pool.map(_epoch_in_worker, [name] * workers)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bags", type=int, default=10_661)
@@ -123,6 +144,9 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="16,64,256")
     parser.add_argument("--subset-b1", type=int, default=256, help="training bags timed at B = 1")
     parser.add_argument("--subset", type=int, default=2048, help="training bags timed at B > 1")
+    parser.add_argument(
+        "--concurrent", type=int, default=os.cpu_count(), help="trials at once in the projection (default: the cores)"
+    )
     parser.add_argument("--device", default="cpu", help="training.device (cpu, cuda, auto)")
     parser.add_argument("--precision", default="fp32", help="training.precision (fp32, auto, bf16, fp16)")
     parser.add_argument("--workdir", type=Path, help="keep the cohort and cache here (default: a temporary folder)")
@@ -158,7 +182,7 @@ def main() -> None:
         setup: dict[str, float] = {}
         val_s: dict[str, float] = {}
         test_s: dict[str, float] = {}
-        for name in MODELS:
+        for name in TIMED:
             start = time.perf_counter()
             transform = None
             if uses_expression(name):
@@ -186,21 +210,47 @@ def main() -> None:
         def epoch(name: str, b: int) -> float:
             return per_bag[name, b] * len(train_ids) + val_s[name]
 
-        totals = {b: sum(epoch(name, b) for name in MODELS) for b in sizes}
+        totals = {b: sum(epoch(name, b) for name in TIMED) for b in sizes}
         best = min(sizes[1:], key=totals.__getitem__)
         ratio = totals[1] / totals[best]
-        trial = {b: sum(setup[n] + args.epochs * epoch(n, b) + test_s[n] for n in MODELS) for b in (1, best)}
+        trial = {b: sum(setup[n] + args.epochs * epoch(n, b) + test_s[n] for n in TIMED) for b in (1, best)}
         projected = {b: FOLDS * trial[b] / 60 for b in trial}
         for b in sizes:
-            parts = ", ".join(f"{n} {epoch(n, b):.0f} s" for n in MODELS)
-            print(f"B={b:<4d} epoch of the {len(MODELS)} models on {len(train_ids)} bags: {totals[b]:.0f} s ({parts})")
+            parts = ", ".join(f"{n} {epoch(n, b):.0f} s" for n in TIMED)
+            print(f"B={b:<4d} epoch of the {len(TIMED)} models on {len(train_ids)} bags: {totals[b]:.0f} s ({parts})")
         print(f"best B = {best}: {ratio:.1f}x faster per epoch than one bag per step")
         print(
             f"projected {FOLDS}-fold x 3-model CV at {args.epochs} epochs, one trial at a time, one thread, {device}: "
             f"B=1 {projected[1]:.0f} min, B={best} {projected[best]:.0f} min (load_bags {load_s:.0f} s once)"
         )
+        slowdown = 1.0
+        if args.concurrent > 1 and device.type == "cpu":
+            shared = dict(
+                cohort=cohort,
+                bags=bags,
+                config=config,
+                train_ids=train_ids,
+                val_ids=val_ids,
+                subset=args.subset,
+                batch_size=best,
+                device=device,
+            )
+            alone = per_bag[TIMED[0], best]
+            together = concurrent_seconds(TIMED[0], args.concurrent, **shared)
+            slowdown = float(np.mean(together)) / alone
+            print(
+                f"{args.concurrent} {TIMED[0]} trials at once, one thread each: "
+                + ", ".join(f"{1e3 * t:.2f}" for t in together)
+                + f" ms per training bag against {1e3 * alone:.2f} alone: {slowdown:.2f}x slower each"
+            )
+        concurrent = max(1, args.concurrent)
+        projected_now = projected[best] * slowdown / concurrent
+        print(
+            f"projected with {concurrent} trials at once (Ray Tune, ray.cpus_per_trial: 1), B={best}: "
+            f"{projected_now:.0f} min"
+        )
         print(f"goals: ratio >= 10, projected <= 20 min, peak RSS <= 2 GB; python {sys.version.split()[0]}")
-        print(f"ratio_vs_per_bag={ratio:.1f} projected_cv_min={projected[best]:.1f} peak_rss_gb={peak_rss_gb():.2f}")
+        print(f"ratio_vs_per_bag={ratio:.1f} projected_cv_min={projected_now:.1f} peak_rss_gb={peak_rss_gb():.2f}")
 
 
 if __name__ == "__main__":
