@@ -218,15 +218,16 @@ def _cross_attention_as_written(module, features, tokens, embedding, mask):
     return features + update * mask.unsqueeze(-1), g2i[:, :, 0], i2g * mask[:, None, :, None]
 
 
-def test_cross_attention_shortcuts_give_the_outputs_and_gradients_of_the_attention_as_written():
+@pytest.mark.parametrize("batch", [5, 2, 1])
+def test_cross_attention_shortcuts_give_the_outputs_and_gradients_of_the_attention_as_written(batch):
     model = build_model("fusion", 3, 64, 40, ModelConfig(genomic_dim=32, attention_heads=4, attention_head_dim=16))
     model.eval()  # no dropout: both computations see the same network
     with torch.no_grad():  # LayerNorms away from their identity start, so their affine terms are checked too
         for norm in (model.cross_attention.genomic_in, model.cross_attention.tiles_in[1]):
             norm.weight.normal_(1.0, 0.3)
             norm.bias.normal_(0.0, 0.3)
-    features, embedding = torch.randn(5, 9, 64), 3 * torch.randn(5, 32)
-    mask = torch.arange(9) < torch.tensor([9, 4, 7, 1, 9])[:, None]
+    features, embedding = torch.randn(batch, 9, 64), 3 * torch.randn(batch, 32)
+    mask = torch.arange(9) < torch.tensor([9, 4, 7, 1, 9][:batch])[:, None]
     fast = model.cross_attention(features, model.tokens, embedding, mask)
     fast_loss = fast.fused.square().sum() + fast.image_to_genomic.pow(3).sum() + fast.genomic_to_image.pow(3).sum()
     fast_grads = torch.autograd.grad(fast_loss, list(model.parameters()), allow_unused=True)

@@ -49,7 +49,7 @@ class BidirectionalCrossAttention(nn.Module):
         self.genomic_in = nn.LayerNorm(width)
         self.query_in = nn.Sequential(nn.Linear(genomic_dim, width), nn.LayerNorm(width))
         self.genomic_to_image = nn.MultiheadAttention(width, heads, batch_first=True)
-        # Its parameters; the attention itself is computed by _image_to_genomic (keys and values once per batch).
+        # Run as it is for one or two bags; for more, _image_to_genomic computes it from its parameters.
         self.image_to_genomic = nn.MultiheadAttention(width, heads, batch_first=True)
         self.out = nn.Sequential(nn.Linear(2 * width, feature_dim), nn.Dropout(dropout))
 
@@ -74,15 +74,20 @@ class BidirectionalCrossAttention(nn.Module):
             query, tiles, tiles, key_padding_mask=padding, need_weights=True, average_attn_weights=False
         )
         per_tile, i2g = self._image_to_genomic(tiles, genomic_tokens, genomic_embedding)
-        # out([per_tile, context]): the context's half is computed once per bag, not once per tile.
-        linear, dropout = self.out
-        width = tiles.shape[-1]
-        update = F.linear(per_tile, linear.weight[:, :width]) + F.linear(context, linear.weight[:, width:], linear.bias)
-        update = dropout(update)
+        update = self._update(per_tile, context)
         if mask is not None:
             update = update * mask.unsqueeze(-1)
             i2g = i2g * mask[:, None, :, None]
         return CrossAttentionOutput(fused=features + update, genomic_to_image=g2i[:, :, 0, :], image_to_genomic=i2g)
+
+    def _update(self, per_tile: Tensor, context: Tensor) -> Tensor:
+        """``out([per_tile, context])`` per tile, with the context's half computed once per bag for more than two
+        bags (for fewer, splitting the weight costs more than it saves)."""
+        if per_tile.shape[0] <= 2:
+            return self.out(torch.cat([per_tile, context.expand(-1, per_tile.shape[1], -1)], dim=-1))
+        linear, dropout = self.out
+        tile_weight, context_weight = linear.weight.split(per_tile.shape[-1], dim=1)
+        return dropout(F.linear(per_tile, tile_weight) + F.linear(context, context_weight, linear.bias))
 
     def _image_to_genomic(
         self, tiles: Tensor, genomic_tokens: GenomicTokens, genomic_embedding: Tensor
@@ -91,9 +96,15 @@ class BidirectionalCrossAttention(nn.Module):
         ``genomic_in(tokens)``, computed on the tokens' factored form (:meth:`GenomicTokens.normed`). Keys and
         values are projected once per batch from the (2T, width) basis instead of once per bag; the keys' common
         term (the projected LayerNorm shift plus the key bias) adds the same score to every token of a query, so
-        softmax cancels it. Returns (B, N, width) and the attention (B, heads, N, T)."""
+        softmax cancels it. Returns (B, N, width) and the attention (B, heads, N, T).
+
+        The factored form projects 2T vectors per batch, forming the tokens B T: for one or two bags the tokens are
+        formed and ``self.image_to_genomic`` runs as it is."""
         attention = self.image_to_genomic
         batch, n_tiles, width = tiles.shape
+        if batch <= 2:
+            tokens = self.genomic_in(genomic_tokens(genomic_embedding))
+            return attention(tiles, tokens, tokens, need_weights=True, average_attn_weights=False)
         heads, head_dim = attention.num_heads, width // attention.num_heads
         normed = genomic_tokens.normed(genomic_embedding, self.genomic_in)
         query_weight, key_weight, value_weight = attention.in_proj_weight.chunk(3)
