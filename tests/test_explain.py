@@ -1,9 +1,10 @@
 """Explanations are right where the truth is known: on a synthetic cohort whose planted signal is known.
 
 One small cross-validation (64 patients, two 256 px segmented images each cut into 16 tiles of 64 px, a random
-ResNet-18, 3 folds, fusion + baselines) is trained once per session (:func:`explained_run`, shared with
-test_report.py), then a few samples per class are explained out of fold. ``tiles.min_foreground: 0`` keeps the
-corner tiles, which show only the black background, so "nucleus tile versus background tile" is well posed.
+ResNet-18, 3 folds, fusion + baselines) is trained once per session (:func:`explained_run`; test_report.py's
+worker reads the same one), then a few samples per class are explained out of fold. ``tiles.min_foreground: 0``
+keeps the corner tiles, which show only the black background, so "nucleus tile versus background tile" is well
+posed.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from filelock import FileLock
 from scipy.stats import wilcoxon
 
 from leukmodel.config import Config, SyntheticConfig, load_config
@@ -61,9 +64,25 @@ class ExplainedRun:
 
 
 @functools.cache
-def explained_run(root: Path, seed: int) -> ExplainedRun:
-    """Generate, featurize, cross-validate and explain (once per process and seed; about a minute on two cores)."""
+def explained_run(root: Path, seed: int, explanations_dir: Path) -> ExplainedRun:
+    """Generate, featurize and cross-validate under ``root`` (once per session: the test workers share ``root``, and
+    the first to take its lock builds it while the others wait), then explain into ``explanations_dir`` (once per
+    process: the explanations' arrays are not written to disk)."""
     torch.set_num_threads(1)
+    with FileLock(root.with_name(root.name + ".lock")):
+        done = root / "cross-validated"
+        if not done.is_file():
+            _cross_validate(root, seed)
+            done.touch()
+    config = load_config(root / "cohort" / "config.yaml")
+    cohort = build_cohort(config)
+    bags = load_bags(cohort, config)
+    explanations = explain_cv(root / "cv", cohort, bags, config, explanations_dir)
+    return ExplainedRun(config, cohort, bags, root / "cv", explanations_dir, explanations)
+
+
+def _cross_validate(root: Path, seed: int) -> None:
+    """The cohort written, featurized and cross-validated under ``root`` (about a minute on two cores)."""
     cfg = SyntheticConfig(
         patients=PATIENTS, images_per_patient=2, style="segmented", image_size=256, n_genes=N_GENES, seed=seed
     )
@@ -84,11 +103,16 @@ def explained_run(root: Path, seed: int) -> ExplainedRun:
     config = load_config(path)
     cohort = build_cohort(config)
     featurize([p for s in cohort.samples for p in s.images], config, progress=False)
-    bags = load_bags(cohort, config)
-    cv_dir = root / "cv"
-    run_cross_validation(cohort, bags, config, out_dir=cv_dir)
-    explanations = explain_cv(cv_dir, cohort, bags, config, root / "explanations")
-    return ExplainedRun(config, cohort, bags, cv_dir, root / "explanations", explanations)
+    run_cross_validation(cohort, load_bags(cohort, config), config, out_dir=root / "cv")
+
+
+def session_explained_run(tmp_path_factory: pytest.TempPathFactory, seed: int) -> ExplainedRun:
+    """The session's explained run for a test module: the cross-validation in the folder every test worker of
+    the session shares (the parent of a worker's base temp folder under pytest-xdist), explained in this
+    worker's own folder."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    return explained_run(shared / f"explained-run-{seed}", seed, base / f"explanations-{seed}")
 
 
 def untrained(bundle: ModelBundle) -> ModelBundle:
@@ -121,7 +145,7 @@ def untrained_run(run: ExplainedRun, root: Path) -> ExplainedRun:
 
 @pytest.fixture(scope="session")
 def run(tmp_path_factory: pytest.TempPathFactory, test_seed: int) -> ExplainedRun:
-    return explained_run(tmp_path_factory.getbasetemp() / f"explained-run-{test_seed}", test_seed)
+    return session_explained_run(tmp_path_factory, test_seed)
 
 
 def nucleus_and_cell(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

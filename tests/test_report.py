@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 from PIL import Image
-from test_explain import ExplainedRun, explained_run
+from test_explain import ExplainedRun, session_explained_run
 
 from leukmodel.cli import cli
 from leukmodel.features import load_backbone
@@ -28,7 +28,7 @@ FIGURES_PER_SAMPLE = 5
 
 @pytest.fixture(scope="session")
 def run(tmp_path_factory: pytest.TempPathFactory, test_seed: int) -> ExplainedRun:
-    return explained_run(tmp_path_factory.getbasetemp() / f"explained-run-{test_seed}", test_seed)
+    return session_explained_run(tmp_path_factory, test_seed)
 
 
 def render(html: Path, screenshot: Path) -> tuple[int, list[str], list[str]]:
