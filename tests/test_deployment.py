@@ -1,7 +1,7 @@
 """prefect.yaml for real: a `prefect server start` and an `mlflow server` on loopback, a process work pool,
-`prefect deploy --all`, a worker, `prefect deployment run 'pipeline/synthetic-demo'` on a tiny cohort and then
-`prefect deployment run 'predict/synthetic-demo'`; the flow runs' logs and artifacts are read back from the Prefect
-API and the runs from MLflow. One Prefect server and one worker serve both runs."""
+`prefect deploy --all`, a worker, `prefect deployment run 'pipeline/synthetic-demo'` on a tiny cohort with layer4
+fine-tuning and then `prefect deployment run 'predict/synthetic-demo'`; the flow runs' logs and artifacts are read
+back from the Prefect API and the runs from MLflow. One Prefect server and one worker serve both runs."""
 
 from __future__ import annotations
 
@@ -14,14 +14,21 @@ import sys
 from pathlib import Path
 from uuid import UUID
 
+import numpy as np
 import pandas as pd
 import pytest
+import torch
 from loopback import OPENER, free_port, mlflow_server, stop, wait_for_http
 from mlflow.tracking import MlflowClient
 from prefect.client.orchestration import PrefectClient
 from prefect_runs import artifacts, log_lines, subflow_names
 
 from leukmodel.data import build_cohort
+from leukmodel.features import load_bags
+from leukmodel.serving import SampleInput, load_predictor, read_images
+from leukmodel.tracking.setup import registered_model_name
+from leukmodel.training import ModelBundle
+from leukmodel.training.trainer import layer4_encoder
 
 ROOT = Path(__file__).resolve().parents[1]
 PREFECT = [sys.executable, "-m", "prefect"]
@@ -79,11 +86,47 @@ async def deployments(client: PrefectClient) -> dict[str, object]:
     return {f"{flow}/synthetic-demo": await client.read_deployment_by_name(f"{flow}/synthetic-demo") for flow in STEPS}
 
 
+def assert_layer4_was_fine_tuned_explained_and_served(config, mlflow_url: str, out: Path) -> None:
+    """``training.finetune_layer4``: featurize stored layer3 maps, CV and the final model trained layer4 from them
+    (streamed from the cache), Grad-CAM ran through the fine-tuned layer4, and the registered pyfunc computes layer3
+    maps from the images and predicts with the fine-tuned layer4, as the final model does on cached maps."""
+    assert list(out.glob("cv-*/explanations/*/gradcam.png")), "Grad-CAM through the fine-tuned layer4"
+    bundle = ModelBundle.load(next(out.glob("cv-*/final/fusion.pt")))
+    initial, _ = layer4_encoder(config, pretrained=True)
+    trained = {
+        k.removeprefix("tile_encoder."): v for k, v in bundle.state_dict.items() if k.startswith("tile_encoder.")
+    }
+    assert trained.keys() == initial.state_dict().keys()
+    assert any(not torch.equal(v, trained[k]) for k, v in initial.state_dict().items()), "layer4 was trained"
+
+    cohort = build_cohort(config)
+    sample = cohort.samples[0]
+    profile = cohort.expression.loc[sample.expression_id]
+    predictor = load_predictor(f"models:/{registered_model_name(config)}@champion", tracking_uri=mlflow_url)
+    prediction = predictor.predict(
+        SampleInput(sample.sample_id, read_images([str(p) for p in sample.images]), profile.to_dict())
+    )
+    assert prediction.model == "fusion"
+    maps = load_bags(cohort.subset([sample.sample_id]), config, level="layer3")[sample.sample_id].features
+    assert prediction.bag.features.shape == maps.shape, "the pyfunc feeds layer3 maps to the fine-tuned layer4"
+    with torch.inference_mode():
+        output = bundle.build("cpu")(
+            torch.from_numpy(maps.read()), torch.tensor(profile.to_numpy(), dtype=torch.float32)
+        )
+    np.testing.assert_allclose(prediction.probabilities, output.logits.float().softmax(-1).numpy(), atol=1e-3)
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(1800)  # two flow runs, each a fresh process on a worker; about 15 min on 2 busy cores
 def test_step_deployments_run_on_a_worker_and_tell_the_story_in_the_prefect_ui(servers, tiny, tmp_path):
     env, mlflow_url = servers
-    config = tiny(output_dir=str(tmp_path / "out"), name="deployed-tiny")
+    config = tiny(  # layer4 fine-tuning: the deployments run the whole pipeline with it, and serve it
+        output_dir=str(tmp_path / "out"),
+        name="deployed-tiny",
+        features={"cache_dir": str(tmp_path / "cache")},
+        training={"finetune_layer4": True, "max_epochs": 2, "patience": 1},
+        explain={"shap_samples": 20, "shap_background": 8},
+    )
     config_path = config.to_yaml(tmp_path / "config.yaml")
 
     prefect(env, "work-pool", "create", "leukmodel-local", "--type", "process")
@@ -141,6 +184,8 @@ def test_step_deployments_run_on_a_worker_and_tell_the_story_in_the_prefect_ui(s
     report_url = re.search(r"\((http://[^)]+)\)", found["deployed-tiny-report"][1]).group(1)
     with OPENER.open(report_url, timeout=30) as response:
         assert response.status == 200 and b"<html" in response.read(2000).lower()
+
+    assert_layer4_was_fine_tuned_explained_and_served(config, mlflow_url, tmp_path / "out")
 
     predictions = pd.read_csv(out_csv)
     assert len(predictions) == len(build_cohort(config).samples) and predictions["error"].isna().all()

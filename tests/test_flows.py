@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 
-import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -16,12 +15,6 @@ from prefect_runs import artifacts, subflow_names, task_runs, task_states
 from flows.ingest import ingest
 from flows.pipeline import pipeline
 from leukmodel.cli.pipeline import run
-from leukmodel.data import build_cohort
-from leukmodel.features import load_bags
-from leukmodel.serving import SampleInput, load_predictor, read_images
-from leukmodel.tracking.setup import registered_model_name, tracking_uri
-from leukmodel.training import ModelBundle
-from leukmodel.training.trainer import layer4_encoder
 
 
 @pytest.fixture(scope="session")
@@ -124,6 +117,18 @@ def test_rerunning_a_finished_pipeline_does_no_work(first_run, monkeypatch):
     assert len(client.search_runs([experiment])) == runs_before
 
 
+def test_leukmodel_run_runs_the_pipeline_flow_and_says_where_to_look(first_run, tmp_path):
+    """``leukmodel run CONFIG`` is the pipeline flow plus what to open: here on the finished run, which it finds
+    done (layer4 fine-tuning through the whole pipeline is tests/test_deployment.py's)."""
+    config, result, _ = first_run
+    outcome = CliRunner().invoke(run, [str(config.to_yaml(tmp_path / "config.yaml"))])
+    assert outcome.exit_code == 0, outcome.output
+    registration = result.registration
+    assert f"registered model: {registration.name} version {registration.version}" in outcome.output
+    assert f"cross-validation run {result.run_id}" in outcome.output
+    assert "leukmodel predict" in outcome.output
+
+
 def test_each_step_is_a_subflow_and_the_ui_gets_tables_and_mlflow_links(first_run):
     config, result, flow_run_id = first_run
     assert read_api(subflow_names, flow_run_id) == ["cross_validate", "explain", "featurize", "ingest", "register"]
@@ -146,48 +151,3 @@ def test_bad_input_fails_at_once_and_is_not_retried(tiny, tmp_path, prefect_api)
     assert state.is_failed()
     read = read_api(task_runs, state.state_details.flow_run_id)["read_cohort"]
     assert read.state.name == "Failed" and read.run_count == 1, "a CohortError/ConfigError is not retried"
-
-
-@pytest.mark.slow
-def test_layer4_finetuning_goes_through_leukmodel_run_to_a_registered_model(tiny, tmp_path, prefect_api):
-    """``training.finetune_layer4``: featurize stores layer3 maps, CV and the final model train layer4 from them
-    (streamed from the cache), Grad-CAM runs through the fine-tuned layer4, and the registered pyfunc computes
-    layer3 maps from the images and predicts with the fine-tuned layer4, as the final model does on cached maps."""
-    config = tiny(
-        output_dir=str(tmp_path / "out"),
-        features={"cache_dir": str(tmp_path / "cache")},
-        cv={"models": ["fusion"]},
-        training={"finetune_layer4": True, "max_epochs": 2, "patience": 1},
-        explain={"shap_samples": 20, "shap_background": 8},
-    )
-    path = config.to_yaml(tmp_path / "layer4.yaml")
-    outcome = CliRunner().invoke(run, [str(path)])
-    assert outcome.exit_code == 0, outcome.output
-    assert "registered model: " in outcome.output
-
-    out = tmp_path / "out"
-    assert list(out.glob("cv-*/explanations/*/gradcam.png")), "Grad-CAM through the fine-tuned layer4"
-    bundle = ModelBundle.load(next(out.glob("cv-*/final/fusion.pt")))
-    initial, _ = layer4_encoder(config, pretrained=True)
-    trained = {
-        k.removeprefix("tile_encoder."): v for k, v in bundle.state_dict.items() if k.startswith("tile_encoder.")
-    }
-    assert trained.keys() == initial.state_dict().keys()
-    assert any(not torch.equal(v, trained[k]) for k, v in initial.state_dict().items()), "layer4 was trained"
-
-    cohort = build_cohort(config)
-    sample = cohort.samples[0]
-    profile = cohort.expression.loc[sample.expression_id]
-    name = registered_model_name(config)
-    predictor = load_predictor(f"models:/{name}@{config.tracking.alias}", tracking_uri=tracking_uri(config))
-    prediction = predictor.predict(
-        SampleInput(sample.sample_id, read_images([str(p) for p in sample.images]), profile.to_dict())
-    )
-    assert prediction.model == "fusion"
-    maps = load_bags(cohort.subset([sample.sample_id]), config, level="layer3")[sample.sample_id].features
-    assert prediction.bag.features.shape == maps.shape, "the pyfunc feeds layer3 maps to the fine-tuned layer4"
-    with torch.inference_mode():
-        output = bundle.build("cpu")(
-            torch.from_numpy(maps.read()), torch.tensor(profile.to_numpy(), dtype=torch.float32)
-        )
-    np.testing.assert_allclose(prediction.probabilities, output.logits.float().softmax(-1).numpy(), atol=1e-3)
