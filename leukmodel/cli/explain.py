@@ -25,9 +25,6 @@ if TYPE_CHECKING:
     from leukmodel.features import Bag
     from leukmodel.tracking.artifacts import RunArtifacts
 
-CV_TABLES = ("predictions.csv", "folds.csv", "run.json")
-"""The files of the run's ``cv/`` that find a sample's fold model."""
-
 RUN_OPTIONS = [
     click.option("--tracking-uri", default=None, help="MLflow tracking URI (default: MLFLOW_TRACKING_URI)."),
     click.option(
@@ -66,12 +63,14 @@ def explain(
     original images, SHAP of its genes. The files are logged under explanations/<sample>/ of the run.
     """
     from leukmodel.explain import explain_sample, load_explanation_backbone, out_of_fold, sample_folder
+    from leukmodel.explain.artifacts import OUT_OF_FOLD_TABLES
     from leukmodel.models.registry import uses_images
     from leukmodel.tracking.layout import cv_file, explanation
+    from leukmodel.training.cv import RUN_JSON
 
     with tempfile.TemporaryDirectory(prefix="leukmodel-explain-") as staging:
         run = _Run.open(run_id, tracking_uri, config_path, Path(staging))
-        cv_dir = run.artifacts.download_cv(run.staging, CV_TABLES)
+        cv_dir = run.artifacts.download_cv(run.staging, (*OUT_OF_FOLD_TABLES, RUN_JSON))
         model = model or _reference(cv_dir)
         where = out_of_fold(cv_dir, sample_id, model)
         run.artifacts.download(cv_file(where.bundle_path.relative_to(cv_dir).as_posix()), run.staging)
@@ -192,4 +191,6 @@ def _tracking_uri(option: str | None, config_path: Path | None) -> str:
 
 def _reference(cv_dir: Path) -> str:
     """The McNemar reference the cross-validation in ``cv_dir`` resolved (its ``run.json``)."""
-    return json.loads((cv_dir / "run.json").read_text())["config"]["cv"]["reference"]
+    from leukmodel.training.cv import RUN_JSON
+
+    return json.loads((cv_dir / RUN_JSON).read_text())["config"]["cv"]["reference"]

@@ -19,6 +19,8 @@ from leukmodel.training.cv import bundle_file
 
 PREDICTIONS = "predictions.csv"
 FOLDS = "folds.csv"
+OUT_OF_FOLD_TABLES = (PREDICTIONS, FOLDS)
+"""The tables :func:`out_of_fold` reads."""
 _ID_COLUMNS = {"sample_id": str, "patient_id": str}
 
 

@@ -58,9 +58,7 @@ class GenomicTokens(nn.Module):
         c = self.position - self.position.mean(-1, keepdim=True)
         variance = embedding.square() * a.square().mean(-1) + 2 * embedding * (a * c).mean(-1) + c.square().mean(-1)
         inverse_scale = (variance + norm.eps).rsqrt()
-        gamma = 1.0 if norm.weight is None else norm.weight
-        shift = torch.zeros_like(a[0]) if norm.bias is None else norm.bias
-        return NormedTokens(embedding * inverse_scale, inverse_scale, a * gamma, c * gamma, shift)
+        return NormedTokens(embedding * inverse_scale, inverse_scale, a * norm.weight, c * norm.weight, norm.bias)
 
 
 @dataclass

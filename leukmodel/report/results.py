@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from leukmodel.explain.artifacts import ArtifactError, read_table
-from leukmodel.training.cv import CVResult
+from leukmodel.training.cv import RUN_JSON, CVResult
 
 TABLES = ("predictions", "metrics", "confusion", "mcnemar", "trials", "history", "folds")
 
@@ -21,7 +21,7 @@ def load_cv_result(cv_dir: str | PathLike[str]) -> CVResult:
         ArtifactError: a table or ``run.json`` is missing.
     """
     cv_dir = Path(cv_dir)
-    run_path = cv_dir / "run.json"
+    run_path = cv_dir / RUN_JSON
     if not run_path.is_file():
         raise ArtifactError(
             "file not found", file=run_path, expected="a cross-validation output folder (CVResult.save)"

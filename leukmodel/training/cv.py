@@ -53,10 +53,12 @@ logger = logging.getLogger(__name__)
 
 MODELS = "models"
 """The folder of the fold models (:func:`bundle_file`)."""
+RUN_JSON = "run.json"
+"""The cross-validation's record: cohort, provenance, folds, models and the whole config."""
 OUTPUT_FILES = (
     *(f"{t}.csv" for t in ("predictions", "metrics", "confusion", "mcnemar", "trials", "history", "folds")),
     "summary.md",
-    "run.json",
+    RUN_JSON,
 )
 """The files :meth:`CVResult.save` writes besides ``models/``."""
 HEADLINE = ("accuracy", "macro_f1", "macro_auc")
@@ -262,7 +264,7 @@ class CVResult:
         for name, frame in tables.items():
             owned.write_text(f"{name}.csv", frame.to_csv(index=False), save=False)
         owned.write_text("summary.md", self.to_markdown(), save=False)
-        owned.write_text("run.json", json.dumps(self.run, indent=2), save=False)
+        owned.write_text(RUN_JSON, json.dumps(self.run, indent=2), save=False)
         for bundle, name in zip(self.bundles, models, strict=True):
             owned.adopt(bundle.save(out / name), save=False)
         owned.save()
