@@ -34,7 +34,7 @@ class OutOfFold:
 
     Attributes:
         sample_id: the sample.
-        model: the model name (``fusion``, ``image`` or ``genomic``).
+        model: the name of a deep model of the registry.
         fold: the fold whose test part held the sample.
         label: the true class.
         predicted: the class the fold's model predicted.
