@@ -19,9 +19,14 @@ thread (``--device cuda`` trains on the GPU, ``--precision`` sets ``training.pre
 ``--concurrent`` trials at once (default: the cores, as Ray Tune runs them with ``ray.cpus_per_trial: 1``) and
 multiplied by the slow-down they cause one another, measured by running that many fusion epochs at the best B at
 once in forked processes. The last line's projection is this one. Peak RSS is the process's high-water mark
-(``ru_maxrss``) over all of it. Last line
-``ratio_vs_per_bag=X projected_cv_min=Y peak_rss_gb=Z`` (goals: ratio >= 10, projected <= 20 min, peak RSS
-<= 2 GB).
+(``ru_maxrss``) over all of it.
+
+A floor under any projection: the floating-point operations of the matrix products of a training step and of a
+prediction per bag (``torch.utils.flop_counter``, on a packed batch of the fold's bags), summed over the CV, at
+the rate this thread does one large matrix product of a tile-feature layer's shape, on all ``--concurrent``
+cores, with nothing else (no optimiser, element-wise work, dropout or data handling). Last line
+``ratio_vs_per_bag=X projected_cv_min=Y peak_rss_gb=Z floor_cv_min=F`` (goals: ratio >= 10, projected <= 20
+min, peak RSS <= 2 GB).
 
     python benchmarks/cv_scale.py [--bags 10661] [--epochs 25] [--batch-sizes 16,64,256] [--concurrent 2]
 """
@@ -40,6 +45,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from leukmodel.config import config_from_dict
 from leukmodel.data.cohort import Cohort, Sample
@@ -49,7 +55,9 @@ from leukmodel.features.backbone import load_backbone
 from leukmodel.features.cache import FeatureCache, cache_settings, file_sha256
 from leukmodel.features.device import resolve_precision
 from leukmodel.genomics.transform import GenomicTransform
+from leukmodel.models.loss import mil_loss
 from leukmodel.models.registry import MODELS, served_models, uses_expression
+from leukmodel.training.packing import pack
 from leukmodel.training.precision import autocast_dtype
 from leukmodel.training.seeding import seed_everything
 from leukmodel.training.splits import make_folds
@@ -122,6 +130,33 @@ def epoch_seconds(name, cohort, bags, config, train_ids, val_ids, subset, batch_
     return (time.perf_counter() - start - val_seconds * len(val)) / len(train)
 
 
+def flops_per_bag(model, items, config, device) -> tuple[float, float]:
+    """Floating-point operations of the matrix products (``FlopCounterMode``) per bag: a training step (forward,
+    loss, backward) and a prediction, counted on one packed batch of ``items``."""
+    batch = pack([i.tiles() for i in items], [i.expression for i in items], [i.label for i in items], device)
+    model.train()
+    with FlopCounterMode(display=False) as train:
+        output = model.forward_packed(batch.features, batch.expression, batch.mask)
+        mil_loss(output, batch.labels, config.training.kl_lambda, batch.mask).backward()
+    model.zero_grad(set_to_none=True)
+    model.eval()
+    with torch.inference_mode(), FlopCounterMode(display=False) as forward:
+        model.forward_packed(batch.features, batch.expression, batch.mask)
+    return train.get_total_flops() / len(items), forward.get_total_flops() / len(items)
+
+
+def gemm_flops_per_second(rows: int, inner: int = 2048, cols: int = 512, repeats: int = 20) -> float:
+    """The rate of one large fp32 matrix product on this thread, a tile-feature layer's shape (``rows`` tiles of
+    ``inner`` features by ``cols`` units): about the most this core does."""
+    a, b = torch.randn(rows, inner), torch.randn(inner, cols)
+    for _ in range(3):
+        a @ b
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * rows * inner * cols * repeats / (time.perf_counter() - start)
+
+
 def _epoch_in_worker(name: str) -> float:
     return epoch_seconds(name, **_SHARED)
 
@@ -180,6 +215,7 @@ def main() -> None:
         sizes = [1, *(int(b) for b in args.batch_sizes.split(","))]
         per_bag: dict[tuple[str, int], float] = {}
         setup: dict[str, float] = {}
+        flops: dict[str, tuple[float, float]] = {}
         val_s: dict[str, float] = {}
         test_s: dict[str, float] = {}
         for name in TIMED:
@@ -193,6 +229,7 @@ def main() -> None:
             model.to(device)
             fit_standardizers(model, train, device)
             setup[name] = time.perf_counter() - start
+            flops[name] = flops_per_bag(model, train[:64], config, device)
             _, seconds = predict(model, items_of(cohort, bags, val_ids, name), device, dtype)
             val_s[name] = seconds * len(val_ids)
             test_s[name] = seconds * len(test_ids)
@@ -249,8 +286,26 @@ def main() -> None:
             f"projected with {concurrent} trials at once (Ray Tune, ray.cpus_per_trial: 1), B={best}: "
             f"{projected_now:.0f} min"
         )
+        for name in TIMED:
+            print(
+                f"{name:8s} matrix products: {flops[name][0] / 1e6:.1f} MFLOP per training bag (forward + backward), "
+                f"{flops[name][1] / 1e6:.1f} per predicted bag"
+            )
+        cv_flops = FOLDS * sum(
+            args.epochs * (flops[n][0] * len(train_ids) + flops[n][1] * len(val_ids)) + flops[n][1] * len(test_ids)
+            for n in TIMED
+        )
+        rate = gemm_flops_per_second(best * args.tiles) if device.type == "cpu" else float("nan")
+        floor = cv_flops / (rate * concurrent) / 60
+        print(
+            f"floor: the CV's matrix products, {cv_flops / 1e12:.0f} TFLOP, at this thread's rate for one large "
+            f"matrix product ({rate / 1e9:.0f} GFLOP/s) on {concurrent} cores with nothing else: {floor:.1f} min"
+        )
         print(f"goals: ratio >= 10, projected <= 20 min, peak RSS <= 2 GB; python {sys.version.split()[0]}")
-        print(f"ratio_vs_per_bag={ratio:.1f} projected_cv_min={projected_now:.1f} peak_rss_gb={peak_rss_gb():.2f}")
+        print(
+            f"ratio_vs_per_bag={ratio:.1f} projected_cv_min={projected_now:.1f} peak_rss_gb={peak_rss_gb():.2f} "
+            f"floor_cv_min={floor:.1f}"
+        )
 
 
 if __name__ == "__main__":

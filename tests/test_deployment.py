@@ -137,10 +137,11 @@ def test_step_deployments_run_on_a_worker_and_tell_the_story_in_the_prefect_ui(s
         assert deployment.global_concurrency_limit.limit == 1, name
         assert set(deployment.job_variables["env"]) == {"RAY_ADDRESS", "MLFLOW_TRACKING_URI"}, name
 
-    # The worker's MLFLOW_TRACKING_URI reaches the flow runs: the deployments' env placeholders are null.
+    # The worker's MLFLOW_TRACKING_URI reaches the flow runs: the deployments' env placeholders are null. It
+    # polls every 2 s, not 10, so a scheduled run does not wait idle.
     worker = start(
         [*PREFECT, "worker", "start", "--pool", "leukmodel-local"],
-        {**env, "MLFLOW_TRACKING_URI": mlflow_url},
+        {**env, "MLFLOW_TRACKING_URI": mlflow_url, "PREFECT_WORKER_QUERY_SECONDS": "2"},
         tmp_path / "worker.log",
     )
     try:
