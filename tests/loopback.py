@@ -39,10 +39,11 @@ def wait_for_http(url: str, timeout: float, process: subprocess.Popen | None = N
     raise TimeoutError(f"{url} did not answer within {timeout} s{tail()}")
 
 
-def stop(process: subprocess.Popen, timeout: float = 30) -> None:
-    """SIGTERM the process group (started with ``start_new_session=True``), SIGKILL it if it lingers."""
+def stop(process: subprocess.Popen, timeout: float = 30, how: signal.Signals = signal.SIGTERM) -> None:
+    """Signal the process group (started with ``start_new_session=True``) with ``how``, SIGKILL it if it
+    lingers."""
     if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
+        os.killpg(process.pid, how)
         try:
             process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:

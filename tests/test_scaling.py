@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -53,8 +54,9 @@ with ray_session(config):
 
 @pytest.fixture
 def ray_head(tmp_path):
-    """`ray start --head --block` on loopback, without this worktree on PYTHONPATH; stopped by its process group
-    (`ray stop` would stop every Ray on the machine)."""
+    """`ray start --head --block` on loopback, without this worktree on PYTHONPATH; stopped by SIGINT to its process
+    group (`ray stop` would stop every Ray on the machine; `ray start --block` ends its processes on Ctrl-C in
+    about 2 s, and does not on SIGTERM within 40 s)."""
     port = free_port()
     temp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # Ray's socket paths must stay under 107 bytes
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "RAY_ADDRESS")}
@@ -72,7 +74,7 @@ def ray_head(tmp_path):
             time.sleep(1)
         yield f"127.0.0.1:{port}"
     finally:
-        stop(head)
+        stop(head, how=signal.SIGINT)
         shutil.rmtree(temp, ignore_errors=True)
 
 
