@@ -29,6 +29,7 @@ cores, with nothing else (no optimiser, element-wise work, dropout or data handl
 min, peak RSS <= 2 GB).
 
     python benchmarks/cv_scale.py [--bags 10661] [--epochs 25] [--batch-sizes 16,64,256] [--concurrent 2]
+        [--tile-dim 512]
 """
 
 from __future__ import annotations
@@ -184,6 +185,7 @@ def main() -> None:
     )
     parser.add_argument("--device", default="cpu", help="training.device (cpu, cuda, auto)")
     parser.add_argument("--precision", default="fp32", help="training.precision (fp32, auto, bf16, fp16)")
+    parser.add_argument("--tile-dim", type=int, help="model.tile_dim: project tiles to this size (default: none)")
     parser.add_argument("--workdir", type=Path, help="keep the cohort and cache here (default: a temporary folder)")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -195,6 +197,7 @@ def main() -> None:
             "backbone": {"arch": "resnet50", "weights": "none"},
             "features": {"cache_dir": str(root / "feature-cache"), "device": "cpu"},
             "training": {"device": args.device, "precision": args.precision},
+            "model": {"tile_dim": args.tile_dim},
         }
         config = config_from_dict(values)
         start = time.perf_counter()
@@ -212,6 +215,8 @@ def main() -> None:
         fold = make_folds(cohort, FOLDS, config.cv.val_fraction, config.seed)[0]
         train_ids, val_ids, test_ids = list(fold.train), list(fold.val), list(fold.test)
         print(f"fold 0: {len(train_ids)} training, {len(val_ids)} validation, {len(test_ids)} test bags")
+        width = f"projected to {args.tile_dim} (model.tile_dim)" if args.tile_dim else "at their own size"
+        print(f"the models read the {args.dim}-d tile features {width}")
         sizes = [1, *(int(b) for b in args.batch_sizes.split(","))]
         per_bag: dict[tuple[str, int], float] = {}
         setup: dict[str, float] = {}

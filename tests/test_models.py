@@ -54,6 +54,25 @@ def test_default_sizes_follow_the_design():
     assert fused.image_to_genomic.shape == (4, 7, 128)
 
 
+def test_tile_dim_projects_the_tiles_of_every_image_model_and_its_default_leaves_them_as_they_are():
+    for name in ("fusion", "late_fusion", "image"):
+        plain = build_model(name, 4, 2048, 500, ModelConfig())
+        assert not any(key.startswith("tile_projection.") for key in plain.state_dict()), "bundles load as before"
+        model = build_model(name, 4, 2048, 500, ModelConfig(tile_dim=512)).eval()
+        linear, relu, dropout = model.tile_projection
+        assert (linear.in_features, linear.out_features, dropout.p) == (2048, 512, 0.3)
+        assert isinstance(relu, torch.nn.ReLU)
+        assert model.pool.value[0].in_features == 512
+        assert model.head.net[0].in_features == 512 + (128 if name == "late_fusion" else 0)
+        features = torch.randn(7, 2048)
+        out = model(features, torch.randn(500))
+        assert out.logits.shape == (4,) and out.attention.shape == (7,)
+        assert model.tiles(features).shape == (7, 512)
+        assert sum(p.numel() for p in model.parameters()) < sum(p.numel() for p in plain.parameters())
+    fusion = build_model("fusion", 4, 2048, 500, ModelConfig(tile_dim=512)).eval()
+    assert fusion.cross_attention.out[0].out_features == 512, "the residual update is at the projected size"
+
+
 def test_fusion_output_shapes_and_attention_sums():
     model = build_model("fusion", 3, 24, 40, SMALL).eval()
     out = model(torch.randn(9, 24), torch.randn(40))

@@ -23,18 +23,19 @@ def _bags(dim: int = 24, genes: int = 40):
     return features, expression, [0, 2, 1, 2]
 
 
-def _model(name: str):
+def _model(name: str, tile_dim: int | None = None):
     torch.manual_seed(1)
-    model = build_model(name, 3, 24, 40, SMALL)
+    model = build_model(name, 3, 24, 40, SMALL.model_copy(update={"tile_dim": tile_dim}))
     # trained-looking attention: the scoring layer starts at zero (uniform attention), which would hide a mask bug
     if model.uses_images:
         torch.nn.init.normal_(model.pool.score.weight)
     return model
 
 
+@pytest.mark.parametrize("tile_dim", [None, 10], ids=["tiles-as-they-are", "tiles-projected"])
 @pytest.mark.parametrize("name", ["fusion", "late_fusion", "image", "genomic"])
-def test_a_packed_batch_gives_each_bag_its_own_output(name):
-    model = _model(name).eval()
+def test_a_packed_batch_gives_each_bag_its_own_output(name, tile_dim):
+    model = _model(name, tile_dim).eval()
     features, expression, labels = _bags()
     batch = pack(features, expression, labels, torch.device("cpu"))
     packed = model.forward_packed(
@@ -55,9 +56,10 @@ def test_a_packed_batch_gives_each_bag_its_own_output(name):
             torch.testing.assert_close(got.image_to_genomic[:, :n], alone.image_to_genomic, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("tile_dim", [None, 10], ids=["tiles-as-they-are", "tiles-projected"])
 @pytest.mark.parametrize("name", ["fusion", "late_fusion", "image", "genomic"])
-def test_packed_loss_and_gradients_are_the_mean_of_the_bag_losses(name):
-    model = _model(name).train()
+def test_packed_loss_and_gradients_are_the_mean_of_the_bag_losses(name, tile_dim):
+    model = _model(name, tile_dim).train()
     features, expression, labels = _bags()
     use_f = model.uses_images
     use_e = model.uses_expression

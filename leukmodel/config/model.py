@@ -44,6 +44,11 @@ class ModelConfig(Section):
     fusion model on the synthetic cohorts, where the signal lies in the leading components, standardising cut
     accuracy from 1.00 to 0.64 (docs/linear-references.md). ``true`` / ``false`` apply to both.
     ``linear_c``: the inverse L2 strength of the linear references' logistic regression (scikit-learn's ``C``).
+    ``tile_dim``: ``None`` (the default, DESIGN.md's model) feeds the standardised tile features at their own size
+    (2048 for ResNet-50) to the attention MIL, the cross-attention and the head. An integer d adds a learned
+    projection of each tile (Linear D -> d, ReLU, dropout), as CLAM reduces its tile features to 512 first, to
+    every model that reads images; the MIL pooling, the residual update and the head then work at d. At
+    2048 -> 512 fusion trains 1.6 to 1.9x faster per bag, with 36% fewer parameters (docs/training.md).
     """
 
     genomic_hidden: list[int] = Field(default_factory=lambda: [500, 256])
@@ -56,6 +61,7 @@ class ModelConfig(Section):
     standardize_tiles: bool = True
     standardize_genomic: bool | None = None
     linear_c: float = Field(1.0, gt=0.0)
+    tile_dim: int | None = Field(None, ge=1)
 
 
 class TrainingConfig(Section):

@@ -29,6 +29,12 @@ class ModelParts:
     tile_encoder: nn.Module | None = None
     genomic_input: nn.Module | None = None
 
+    @property
+    def tile_width(self) -> int:
+        """The size of a tile feature as the attention MIL and the cross-attention see it: ``cfg.tile_dim`` when
+        tiles are projected, else D."""
+        return self.cfg.tile_dim or self.feature_dim
+
 
 class BagClassifier(nn.Module, ABC):
     """Common interface: ``forward(features (N, D) | None, expression (G,) | None) -> ModelOutput`` for one bag,
@@ -36,7 +42,8 @@ class BagClassifier(nn.Module, ABC):
 
     ``features`` are the bag's tile features (or its layer3 maps when a ``tile_encoder`` fine-tunes layer4),
     standardised by the model's ``tile_norm`` (fitted on the training tiles; the identity with
-    ``standardize_tiles: false``); ``expression`` is the raw per-gene
+    ``standardize_tiles: false``) and projected to ``tile_dim`` by its ``tile_projection`` (the identity without
+    it); ``expression`` is the raw per-gene
     profile, which the frozen genomic projection transforms and ``genomic_norm`` standardises per component (fitted
     on the training samples; the identity with ``standardize_genomic: false`` and for the linear reference). In a
     packed batch, bags with fewer than N tiles are padded and ``mask`` marks the real tiles (``None``: all are
@@ -58,12 +65,15 @@ class BagClassifier(nn.Module, ABC):
         self.tile_encoder = parts.tile_encoder if self.uses_images else None
         self.genomic_input = parts.genomic_input if self.uses_expression else None
         self.genomic_norm: nn.Module = nn.Identity()
+        self.tile_projection: nn.Module = nn.Identity()
 
     def standardize_inputs(self, parts: ModelParts) -> None:
         """The standardisation of the tiles and of the genomic components the model reads, as ``parts.cfg`` asks
-        (fitted later on the fold's training part); ``standardize_genomic`` unset is the model's default."""
+        (fitted later on the fold's training part); ``standardize_genomic`` unset is the model's default. And the
+        tiles' projection to ``cfg.tile_dim`` (the identity without it)."""
         if self.uses_images:
             self.tile_norm = FeatureStandardizer(parts.feature_dim) if parts.cfg.standardize_tiles else nn.Identity()
+            self.tile_projection = tile_projection(parts)
         standardize_genomic = parts.cfg.standardize_genomic
         if standardize_genomic is None:
             standardize_genomic = self.standardize_genomic_default
@@ -79,10 +89,11 @@ class BagClassifier(nn.Module, ABC):
         """A packed batch of bags; every model implements it."""
 
     def tiles(self, features: Tensor | None, mask: Tensor | None = None) -> Tensor:
-        """The bag's tile features: encoded (layer4) when fine-tuning, then standardised (when configured)."""
+        """The bag's tile features: encoded (layer4) when fine-tuning, then standardised and projected (when
+        configured)."""
         if features is None:
             raise ValueError(f"the {self.name} model needs the bag's tile features")
-        return self.tile_norm(self.encode_tiles(features, mask))
+        return self.tile_projection(self.tile_norm(self.encode_tiles(features, mask)))
 
     def encode_tiles(self, features: Tensor, mask: Tensor | None = None) -> Tensor:
         """Tile features before standardisation (what :class:`FeatureStandardizer` is fitted on); the layer4
@@ -138,8 +149,8 @@ class ImageOnlyModel(BagClassifier):
     def __init__(self, parts: ModelParts):
         super().__init__(parts)
         self.standardize_inputs(parts)
-        self.pool = GatedAttentionPool(parts.feature_dim, parts.cfg.mil_attention_dim)
-        self.head = head(parts, parts.feature_dim)
+        self.pool = GatedAttentionPool(parts.tile_width, parts.cfg.mil_attention_dim)
+        self.head = head(parts, parts.tile_width)
 
     def forward_packed(self, features: Tensor | None, expression: Tensor | None, mask: Tensor | None) -> ModelOutput:
         pooled, attention = self.pool(self.tiles(features, mask), mask)
@@ -160,10 +171,10 @@ class FusionModel(BagClassifier):
         self.encoder = genomic_encoder(parts)
         self.tokens = GenomicTokens(cfg.genomic_dim, cfg.attention_heads * cfg.attention_head_dim)
         self.cross_attention = BidirectionalCrossAttention(
-            parts.feature_dim, cfg.genomic_dim, cfg.attention_heads, cfg.attention_head_dim, cfg.dropout
+            parts.tile_width, cfg.genomic_dim, cfg.attention_heads, cfg.attention_head_dim, cfg.dropout
         )
-        self.pool = GatedAttentionPool(parts.feature_dim, cfg.mil_attention_dim)
-        self.head = head(parts, parts.feature_dim)
+        self.pool = GatedAttentionPool(parts.tile_width, cfg.mil_attention_dim)
+        self.head = head(parts, parts.tile_width)
 
     def forward_packed(self, features: Tensor | None, expression: Tensor | None, mask: Tensor | None) -> ModelOutput:
         embedding = self.encoder(self.genome(expression))
@@ -180,6 +191,14 @@ class FusionModel(BagClassifier):
 def genomic_encoder(parts: ModelParts) -> GenomicEncoder:
     """The genomic encoder of the models that read expression, from the genomic input to the embedding."""
     return GenomicEncoder(parts.genomic_in, parts.cfg.genomic_hidden, parts.cfg.genomic_dim, parts.cfg.dropout)
+
+
+def tile_projection(parts: ModelParts) -> nn.Module:
+    """Each standardised tile feature D -> ``cfg.tile_dim`` (Linear, ReLU, dropout; CLAM's first layer), or the
+    identity when ``tile_dim`` is unset."""
+    if parts.cfg.tile_dim is None:
+        return nn.Identity()
+    return nn.Sequential(nn.Linear(parts.feature_dim, parts.cfg.tile_dim), nn.ReLU(), nn.Dropout(parts.cfg.dropout))
 
 
 def head(parts: ModelParts, in_dim: int) -> ClassifierHead:

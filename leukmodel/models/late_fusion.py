@@ -12,7 +12,8 @@ from leukmodel.models.output import ModelOutput
 
 
 class LateFusionModel(BagClassifier):
-    """Gated attention MIL over the standardised tiles -> z (D,); genomic encoder -> g (E,); head([z, g]).
+    """Gated attention MIL over the standardised (and projected) tiles -> z (D,); genomic encoder -> g (E,);
+    head([z, g]).
 
     The same parts and sizes as the fusion model without the cross-attention, so the two differ only in how the
     modalities meet. The MIL attention is the one attention map it has (no cross-attention maps).
@@ -24,9 +25,9 @@ class LateFusionModel(BagClassifier):
 
     def __init__(self, parts: ModelParts):
         super().__init__(parts)
-        self.pool = GatedAttentionPool(parts.feature_dim, parts.cfg.mil_attention_dim)
+        self.pool = GatedAttentionPool(parts.tile_width, parts.cfg.mil_attention_dim)
         self.encoder = genomic_encoder(parts)
-        self.head = head(parts, parts.feature_dim + parts.cfg.genomic_dim)
+        self.head = head(parts, parts.tile_width + parts.cfg.genomic_dim)
         self.standardize_inputs(parts)
 
     def forward_packed(self, features: Tensor | None, expression: Tensor | None, mask: Tensor | None) -> ModelOutput:
