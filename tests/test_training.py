@@ -222,8 +222,9 @@ def test_cross_validation_accepts_a_trial_runner():
     assert list(result.trials["fold"]) == [0, 1, 2] and result.mcnemar.empty and not result.bundles
 
 
-def test_train_final_bundle_round_trip(tmp_path):
-    cfg = config()
+@pytest.mark.parametrize("tile_dim", [None, 8], ids=["tiles-as-they-are", "tiles-projected"])
+def test_train_final_bundle_round_trip(tmp_path, tile_dim):
+    cfg = config(model={"tile_dim": tile_dim})
     bundle = train_final("fusion", COHORT, BAGS, cfg)
     assert bundle.fold is None and bundle.genes == COHORT.genes and bundle.tags == COHORT.tags()
     loaded = ModelBundle.load(bundle.save(tmp_path / "final.pt"))
@@ -232,6 +233,7 @@ def test_train_final_bundle_round_trip(tmp_path):
     features, expression = torch.randn(5, DIM), torch.rand(GENES) * 100
     with torch.inference_mode():
         torch.testing.assert_close(a(features, expression).logits, b(features, expression).logits)
+    assert any(k.startswith("tile_projection.") for k in loaded.state_dict) == (tile_dim is not None)
 
 
 def test_model_needing_a_missing_modality_is_a_named_error():
