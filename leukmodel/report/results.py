@@ -9,9 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from leukmodel.explain.artifacts import ArtifactError, read_table
-from leukmodel.training.cv import RUN_JSON, CVResult
-
-TABLES = ("predictions", "metrics", "confusion", "mcnemar", "trials", "history", "folds")
+from leukmodel.training.cv import LINEAR_MCNEMAR, RUN_JSON, TABLES, CVResult
 
 
 def load_cv_result(cv_dir: str | PathLike[str]) -> CVResult:
@@ -30,5 +28,6 @@ def load_cv_result(cv_dir: str | PathLike[str]) -> CVResult:
     tables = {name: read_table(cv_dir, f"{name}.csv") for name in TABLES}
     for name in ("metrics", "confusion"):
         tables[name] = tables[name].astype({"fold": "Int64"})
-    linear = read_table(cv_dir, "mcnemar_linear.csv") if (cv_dir / "mcnemar_linear.csv").is_file() else pd.DataFrame()
+    linear_path = cv_dir / f"{LINEAR_MCNEMAR}.csv"
+    linear = read_table(cv_dir, linear_path.name) if linear_path.is_file() else pd.DataFrame()
     return CVResult(classes=tuple(run["classes"]), run=run, linear_mcnemar=linear, **tables)

@@ -55,11 +55,11 @@ MODELS = "models"
 """The folder of the fold models (:func:`bundle_file`)."""
 RUN_JSON = "run.json"
 """The cross-validation's record: cohort, provenance, folds, models and the whole config."""
-OUTPUT_FILES = (
-    *(f"{t}.csv" for t in ("predictions", "metrics", "confusion", "mcnemar", "trials", "history", "folds")),
-    "summary.md",
-    RUN_JSON,
-)
+TABLES = ("predictions", "metrics", "confusion", "mcnemar", "trials", "history", "folds")
+"""The tables every cross-validation output folder holds, as ``<name>.csv`` (the fields of :class:`CVResult`)."""
+LINEAR_MCNEMAR = "mcnemar_linear"
+"""The table of the deep models against their linear references (absent from folders older than the references)."""
+OUTPUT_FILES = (*(f"{t}.csv" for t in (*TABLES, LINEAR_MCNEMAR)), "summary.md", RUN_JSON)
 """The files :meth:`CVResult.save` writes besides ``models/``."""
 HEADLINE = ("accuracy", "macro_f1", "macro_auc")
 
@@ -248,16 +248,7 @@ class CVResult:
         Only files leukmodel wrote there before (and nobody changed since) are replaced (:mod:`leukmodel.owned`).
         """
         out = Path(out_dir)
-        tables = {
-            "predictions": self.predictions,
-            "metrics": self.metrics,
-            "confusion": self.confusion,
-            "mcnemar": self.mcnemar,
-            "mcnemar_linear": self.linear_mcnemar,
-            "trials": self.trials,
-            "history": self.history,
-            "folds": self.folds,
-        }
+        tables = {name: getattr(self, name) for name in TABLES} | {LINEAR_MCNEMAR: self.linear_mcnemar}
         models = [bundle_file(b.model_name, b.fold) for b in self.bundles]
         owned = OwnedFiles(out, "the cross-validation's output")
         owned.claim([*OUTPUT_FILES, *models])
