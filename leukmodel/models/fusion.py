@@ -67,10 +67,11 @@ class BagClassifier(nn.Module, ABC):
         self.genomic_norm: nn.Module = nn.Identity()
         self.tile_projection: nn.Module = nn.Identity()
 
-    def standardize_inputs(self, parts: ModelParts) -> None:
-        """The standardisation of the tiles and of the genomic components the model reads, as ``parts.cfg`` asks
-        (fitted later on the fold's training part); ``standardize_genomic`` unset is the model's default. And the
-        tiles' projection to ``cfg.tile_dim`` (the identity without it)."""
+    def input_layers(self, parts: ModelParts) -> None:
+        """The layers between the inputs and the model proper, as ``parts.cfg`` asks: the standardisation of the
+        tiles and of the genomic components the model reads (fitted later on the fold's training part;
+        ``standardize_genomic`` unset is the model's default) and the tiles' projection to ``cfg.tile_dim`` (the
+        identity without it)."""
         if self.uses_images:
             self.tile_norm = FeatureStandardizer(parts.feature_dim) if parts.cfg.standardize_tiles else nn.Identity()
             self.tile_projection = tile_projection(parts)
@@ -131,7 +132,7 @@ class GenomicOnlyModel(BagClassifier):
 
     def __init__(self, parts: ModelParts):
         super().__init__(parts)
-        self.standardize_inputs(parts)
+        self.input_layers(parts)
         self.encoder = genomic_encoder(parts)
         self.head = nn.Linear(parts.cfg.genomic_dim, parts.n_classes)
 
@@ -148,7 +149,7 @@ class ImageOnlyModel(BagClassifier):
 
     def __init__(self, parts: ModelParts):
         super().__init__(parts)
-        self.standardize_inputs(parts)
+        self.input_layers(parts)
         self.pool = GatedAttentionPool(parts.tile_width, parts.cfg.mil_attention_dim)
         self.head = head(parts, parts.tile_width)
 
@@ -167,7 +168,7 @@ class FusionModel(BagClassifier):
     def __init__(self, parts: ModelParts):
         super().__init__(parts)
         cfg = parts.cfg
-        self.standardize_inputs(parts)
+        self.input_layers(parts)
         self.encoder = genomic_encoder(parts)
         self.tokens = GenomicTokens(cfg.genomic_dim, cfg.attention_heads * cfg.attention_head_dim)
         self.cross_attention = BidirectionalCrossAttention(

@@ -28,7 +28,7 @@ class LateFusionModel(BagClassifier):
         self.pool = GatedAttentionPool(parts.tile_width, parts.cfg.mil_attention_dim)
         self.encoder = genomic_encoder(parts)
         self.head = head(parts, parts.tile_width + parts.cfg.genomic_dim)
-        self.standardize_inputs(parts)
+        self.input_layers(parts)
 
     def forward_packed(self, features: Tensor | None, expression: Tensor | None, mask: Tensor | None) -> ModelOutput:
         pooled, attention = self.pool(self.tiles(features, mask), mask)
