@@ -15,16 +15,18 @@ training part of fold 0:
 
 The best B is the one with the lowest total epoch time of the three models. Projected 5-fold x 3-model CV wall
 time = 5 x sum over models of (set-up + ``--epochs`` x epoch + test prediction), one trial at a time on one
-thread (``--device cuda`` trains on the GPU, ``--precision`` sets ``training.precision``); then divided among
-``--concurrent`` trials at once (default: the cores, as Ray Tune runs them with ``ray.cpus_per_trial: 1``) and
-multiplied by the slow-down they cause one another, measured by running that many fusion epochs at the best B at
-once in forked processes. The last line's projection is this one. Peak RSS is the process's high-water mark
+thread (``--device cuda`` trains on the GPU, ``--precision`` sets ``training.precision``); on a CPU, then divided
+among ``--concurrent`` trials at once (default: the cores, as Ray Tune runs them with ``ray.cpus_per_trial: 1``)
+and multiplied by the slow-down they cause one another, measured by running that many fusion epochs at the best
+B at once in forked processes. On a GPU the projection is one trial at a time (``gpu_check.sh`` times two trials
+sharing the GPU through Ray Tune). The last line's projection is this one. Peak RSS is the process's high-water mark
 (``ru_maxrss``) over all of it.
 
 A floor under any projection: the floating-point operations of the matrix products of a training step and of a
 prediction per bag (``torch.utils.flop_counter``, on a packed batch of the fold's bags), summed over the CV, at
-the rate this thread does one large matrix product of a tile-feature layer's shape, on all ``--concurrent``
-cores, with nothing else (no optimiser, element-wise work, dropout or data handling). Last line
+the rate this thread (or the GPU) does one large matrix product of a tile-feature layer's shape in the
+training's precision, on all ``--concurrent`` cores (one GPU), with nothing else (no optimiser, element-wise
+work, dropout or data handling). Last line
 ``ratio_vs_per_bag=X projected_cv_min=Y peak_rss_gb=Z floor_cv_min=F`` (goals: ratio >= 10, projected <= 20
 min, peak RSS <= 2 GB).
 
@@ -146,15 +148,22 @@ def flops_per_bag(model, items, config, device) -> tuple[float, float]:
     return train.get_total_flops() / len(items), forward.get_total_flops() / len(items)
 
 
-def gemm_flops_per_second(rows: int, inner: int = 2048, cols: int = 512, repeats: int = 20) -> float:
-    """The rate of one large fp32 matrix product on this thread, a tile-feature layer's shape (``rows`` tiles of
-    ``inner`` features by ``cols`` units): about the most this core does."""
-    a, b = torch.randn(rows, inner), torch.randn(inner, cols)
+def gemm_flops_per_second(
+    rows: int, device: torch.device, dtype: torch.dtype | None, inner: int = 2048, cols: int = 512, repeats: int = 20
+) -> float:
+    """The rate of one large matrix product on this thread or GPU, a tile-feature layer's shape (``rows`` tiles of
+    ``inner`` features by ``cols`` units), in the training's autocast ``dtype`` (fp32 if none): about the most
+    this core or GPU does on the model's own shapes."""
+    a = torch.randn(rows, inner, device=device, dtype=dtype or torch.float32)
+    b = torch.randn(inner, cols, device=device, dtype=dtype or torch.float32)
     for _ in range(3):
         a @ b
+    synchronize = torch.cuda.synchronize if device.type == "cuda" else lambda: None
+    synchronize()
     start = time.perf_counter()
     for _ in range(repeats):
         a @ b
+    synchronize()
     return 2 * rows * inner * cols * repeats / (time.perf_counter() - start)
 
 
@@ -181,7 +190,9 @@ def main() -> None:
     parser.add_argument("--subset-b1", type=int, default=256, help="training bags timed at B = 1")
     parser.add_argument("--subset", type=int, default=2048, help="training bags timed at B > 1")
     parser.add_argument(
-        "--concurrent", type=int, default=os.cpu_count(), help="trials at once in the projection (default: the cores)"
+        "--concurrent",
+        type=int,
+        help="trials at once in the projection (default: the cores on a CPU, one trial on a GPU)",
     )
     parser.add_argument("--device", default="cpu", help="training.device (cpu, cuda, auto)")
     parser.add_argument("--precision", default="fp32", help="training.precision (fp32, auto, bf16, fp16)")
@@ -212,6 +223,9 @@ def main() -> None:
         print(f"load_bags: {load_s:.1f} s, peak RSS {peak_rss_gb():.2f} GB", flush=True)
         device = resolve_device(config.training.device, field="training.device")
         dtype = autocast_dtype(config.training.precision, device)
+        concurrent = args.concurrent or (os.cpu_count() if device.type == "cpu" else 1)
+        if device.type != "cpu" and concurrent > 1:
+            parser.error("--concurrent > 1 is measured on a CPU only (gpu_check.sh times trials sharing a GPU)")
         fold = make_folds(cohort, FOLDS, config.cv.val_fraction, config.seed)[0]
         train_ids, val_ids, test_ids = list(fold.train), list(fold.val), list(fold.test)
         print(f"fold 0: {len(train_ids)} training, {len(val_ids)} validation, {len(test_ids)} test bags")
@@ -266,7 +280,7 @@ def main() -> None:
             f"B=1 {projected[1]:.0f} min, B={best} {projected[best]:.0f} min (load_bags {load_s:.0f} s once)"
         )
         slowdown = 1.0
-        if args.concurrent > 1 and device.type == "cpu":
+        if concurrent > 1 and device.type == "cpu":
             shared = dict(
                 cohort=cohort,
                 bags=bags,
@@ -278,18 +292,17 @@ def main() -> None:
                 device=device,
             )
             alone = per_bag[TIMED[0], best]
-            together = concurrent_seconds(TIMED[0], args.concurrent, **shared)
+            together = concurrent_seconds(TIMED[0], concurrent, **shared)
             slowdown = float(np.mean(together)) / alone
             print(
-                f"{args.concurrent} {TIMED[0]} trials at once, one thread each: "
+                f"{concurrent} {TIMED[0]} trials at once, one thread each: "
                 + ", ".join(f"{1e3 * t:.2f}" for t in together)
                 + f" ms per training bag against {1e3 * alone:.2f} alone: {slowdown:.2f}x slower each"
             )
-        concurrent = max(1, args.concurrent)
         projected_now = projected[best] * slowdown / concurrent
         print(
-            f"projected with {concurrent} trials at once (Ray Tune, ray.cpus_per_trial: 1), B={best}: "
-            f"{projected_now:.0f} min"
+            f"projected with {concurrent} trial(s) at once (Ray Tune, ray.cpus_per_trial: 1"
+            f"{'' if device.type == 'cpu' else f', one {device.type} device'}), B={best}: {projected_now:.0f} min"
         )
         for name in TIMED:
             print(
@@ -300,11 +313,13 @@ def main() -> None:
             args.epochs * (flops[n][0] * len(train_ids) + flops[n][1] * len(val_ids)) + flops[n][1] * len(test_ids)
             for n in TIMED
         )
-        rate = gemm_flops_per_second(best * args.tiles) if device.type == "cpu" else float("nan")
+        rate = gemm_flops_per_second(best * args.tiles, device, dtype)
         floor = cv_flops / (rate * concurrent) / 60
+        unit = "cores" if device.type == "cpu" else "trials on the GPU"
         print(
-            f"floor: the CV's matrix products, {cv_flops / 1e12:.0f} TFLOP, at this thread's rate for one large "
-            f"matrix product ({rate / 1e9:.0f} GFLOP/s) on {concurrent} cores with nothing else: {floor:.1f} min"
+            f"floor: the CV's matrix products, {cv_flops / 1e12:.0f} TFLOP, at this {device.type}'s rate for one "
+            f"large matrix product ({rate / 1e9:.0f} GFLOP/s, {dtype or torch.float32}) on {concurrent} {unit} "
+            f"with nothing else: {floor:.1f} min"
         )
         print(f"goals: ratio >= 10, projected <= 20 min, peak RSS <= 2 GB; python {sys.version.split()[0]}")
         print(

@@ -131,14 +131,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         wanted = args.warmup + args.images
+        images = args.data if args.data is not None else tmp / "cohort"  # the caches are written beside it
         if args.data is not None:
             files = sorted(p for p in args.data.rglob("*") if p.suffix.lower() in EXTENSIONS)[:wanted]
         else:
-            files = synthetic_images(tmp / "cohort", wanted, args.image_size)
+            files = synthetic_images(images, wanted, args.image_size)
         if len(files) < wanted:
             raise SystemExit(f"need {wanted} images, found {len(files)}")
         warm, timed = files[: args.warmup], files[args.warmup :]
-        config = project_config(tmp, tmp / "cache", args)
+        config = project_config(images, tmp / "cache", args)
         patch = config.tiles.patch_size
         coords = [tile_image(read_rgb(p), config.tiles, p).coords for p in files]  # CLAM's patching step
 
@@ -149,7 +150,7 @@ def main() -> None:
         eager = eager.to(device)
 
         clam_style(warm, coords[: args.warmup], eager, patch, args.batch_size)
-        featurize(warm, project_config(tmp, tmp / "warm-cache", args), progress=False, extractor=extractor)
+        featurize(warm, project_config(images, tmp / "warm-cache", args), progress=False, extractor=extractor)
 
         rows, eager_features = [], []
         timed_coords = coords[args.warmup :]

@@ -27,13 +27,13 @@ step() {  # step NAME LIMIT_S COMMAND...: run with a time limit, keep the log, p
 }
 last() { tail -n 1 "$OUT/$1.log" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 
-step featurize 120 python benchmarks/feature_extraction.py --device cuda --images 512 --rounds 2 --batch-size 128 \
+step featurize 110 python benchmarks/feature_extraction.py --device cuda --images 512 --rounds 2 --batch-size 128 \
     --workers 8
-step inference 120 python benchmarks/inference_latency.py --device cuda --runs 5 --cold-runs 2
-step cv_epoch 180 python benchmarks/cv_scale.py --device cuda --precision auto --bags 2000 --batch-sizes 32 \
+step inference 110 python benchmarks/inference_latency.py --device cuda --runs 5 --cold-runs 2
+step cv_epoch 150 python benchmarks/cv_scale.py --device cuda --precision auto --bags 2000 --batch-sizes 32 \
     --subset-b1 256 --subset 2000 --epochs 25
-step tune_2_per_gpu 150 python - <<'EOF'
-"""A small cross-validation as Ray Tune trials, two trials sharing each GPU."""
+step tune_2_per_gpu 140 python - <<'EOF'
+"""A small cross-validation of the three served models as Ray Tune trials, two trials sharing each GPU."""
 import tempfile
 import time
 from pathlib import Path
@@ -46,12 +46,14 @@ from leukmodel.data import build_cohort
 from leukmodel.data.synthetic import write_synthetic_cohort
 from leukmodel.distributed import RayTuneRunner
 from leukmodel.features import featurize, load_bags
+from leukmodel.models.registry import MODELS, served_models
 from leukmodel.training import run_cross_validation
 
 with tempfile.TemporaryDirectory() as tmp:
     config = load_config(write_synthetic_cohort(Path(tmp) / "cohort", SyntheticConfig(patients=40, image_size=256)))
     config.backbone.arch, config.backbone.weights = "resnet18", "none"
     config.cv.bootstrap, config.training.max_epochs, config.training.bags_per_step = 50, 10, 8
+    config.cv.models = served_models(MODELS)
     config.ray.gpus_per_trial, config.ray.cpus_per_trial, config.ray.storage_path = 0.5, 1, Path(tmp) / "ray"
     cohort = build_cohort(config)
     featurize([p for s in cohort.samples for p in s.images], config, progress=False)
@@ -63,7 +65,7 @@ with tempfile.TemporaryDirectory() as tmp:
     seconds = time.perf_counter() - start
     ray.shutdown()
     devices = sorted(set(result.trials["device"]))
-    print(f"{len(config.cv.models) * config.cv.n_folds} trials, {gpus:g} GPUs, 2 trials per GPU, devices {devices}")
+    print(f"{len(result.trials)} trials, {gpus:g} GPUs, 2 trials per GPU, devices {devices}")
     print(f"tune_2_per_gpu_s={seconds:.1f}")
 EOF
 
