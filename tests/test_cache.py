@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+import torch.multiprocessing  # noqa: F401  (registers the shared-memory reductions of tensors on ForkingPickler)
 import yaml
 from click.testing import CliRunner
 
@@ -35,6 +38,7 @@ from leukmodel.features import (
     read_h5_bag,
 )
 from leukmodel.features.cache import cache_identity
+from leukmodel.features.featurize import _Item
 from leukmodel.preprocessing import NoForegroundError, tile_image
 
 SMALL = {"arch": "resnet18", "weights": "none"}
@@ -147,6 +151,33 @@ def test_batches_span_images_and_workers_decode(cohort_config, images, tmp_path)
     for a, b in zip(entries(serial), entries(parallel), strict=True):
         assert a.name == b.name
         np.testing.assert_allclose(read(a), read(b), atol=1e-4)
+
+
+def test_a_worker_hands_its_tiles_over_in_shared_memory(cohort_config, images):
+    tiles = tile_image(read_rgb(images[0]), TilesConfig(patch_size=64), images[0])
+    item = _Item(images[0], "digest", tiles)
+    assert len(ForkingPickler.dumps(item)) < tiles.images.nbytes / 10, "the tile images went through the pipe"
+    back = pickle.loads(pickle.dumps(item))
+    np.testing.assert_array_equal(back.tiles.images, tiles.images)
+    np.testing.assert_array_equal(back.tiles.coords, tiles.coords)
+    assert (back.path, back.digest, back.tiles.image_size) == (item.path, item.digest, tiles.image_size)
+
+
+def test_a_failed_cache_write_is_raised_and_the_other_entries_stay(cohort_config, images, tmp_path, monkeypatch):
+    config = make_config(cohort_config, tmp_path / "cache", features={"batch_size": 4})
+    write, failing = FeatureCache.write, images[3]
+
+    def disk_full_for_one_image(self, digest, level, features, coords, attrs):
+        if attrs["source"] == str(failing):
+            raise OSError(28, "No space left on device")
+        return write(self, digest, level, features, coords, attrs)
+
+    monkeypatch.setattr(FeatureCache, "write", disk_full_for_one_image)
+    with pytest.raises(OSError, match="No space left on device"):
+        featurize(images[:6], config, progress=False)
+    assert len(entries(config)) == 5
+    monkeypatch.undo()
+    assert featurize(images[:6], config, progress=False).misses == 1
 
 
 def read(path: Path) -> np.ndarray:
