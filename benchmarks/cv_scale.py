@@ -319,12 +319,12 @@ def main() -> None:
         print(
             f"floor: the CV's matrix products, {cv_flops / 1e12:.0f} TFLOP, at this {device.type}'s rate for one "
             f"large matrix product ({rate / 1e9:.0f} GFLOP/s, {dtype or torch.float32}) on {concurrent} {unit} "
-            f"with nothing else: {floor:.1f} min"
+            f"with nothing else: {floor:.3g} min"
         )
         print(f"goals: ratio >= 10, projected <= 20 min, peak RSS <= 2 GB; python {sys.version.split()[0]}")
         print(
             f"ratio_vs_per_bag={ratio:.1f} projected_cv_min={projected_now:.1f} peak_rss_gb={peak_rss_gb():.2f} "
-            f"floor_cv_min={floor:.1f}"
+            f"floor_cv_min={floor:.3g}"
         )
 
 

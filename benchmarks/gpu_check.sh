@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU figures of docs/benchmarks.md in one run on a machine with CUDA (about 6 minutes on one GPU; every step
+# The GPU figures of docs/benchmarks.md in one run on a machine with CUDA (about 3 minutes on an H200; every step
 # has its own time limit so the whole stays under 10 minutes). Run from the repository root in the project's
 # environment:
 #
