@@ -233,10 +233,11 @@ def test_sample_left_without_tiles_is_reported_not_an_empty_bag(cohort_config, t
     assert "s1" not in bags and "no foreground" in bags.skipped["s1"]
 
 
-def test_unusable_file_is_named_and_finished_entries_stay(cohort_config, images, tmp_path):
+@pytest.mark.parametrize("workers", [0, 2])
+def test_unusable_file_is_named_and_finished_entries_stay(cohort_config, images, tmp_path, workers):
     broken = tmp_path / "UID_9_9_1_all.bmp"
     broken.write_bytes(images[0].read_bytes()[:5000])
-    config = make_config(cohort_config, tmp_path / "cache", features={"batch_size": 1})
+    config = make_config(cohort_config, tmp_path / "cache", features={"batch_size": 1, "num_workers": workers})
     with pytest.raises(ImageError, match=r"UID_9_9_1_all\.bmp: cannot decode the image"):
         featurize([images[1], images[2], broken, images[3]], config, progress=False)
     assert len(entries(config)) == 2
