@@ -27,6 +27,7 @@ from leukmodel.data import build_cohort
 from leukmodel.data.synthetic import write_synthetic_cohort
 from leukmodel.distributed import RayTuneRunner
 from leukmodel.features import featurize, load_bags
+from leukmodel.models.registry import MODELS, served_models
 from leukmodel.training import run_cross_validation
 
 
@@ -52,6 +53,7 @@ def main() -> None:
         synthetic = SyntheticConfig(patients=args.patients, images_per_patient=2, image_size=256, seed=0)
         config = load_config(write_synthetic_cohort(root / "cohort", synthetic))
         config.cv.n_folds = args.folds
+        config.cv.models = served_models(MODELS)  # fusion, image-only, genomic-only
         config.cv.bootstrap = 100
         config.training.max_epochs = args.epochs
         config.training.patience = args.epochs
