@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pickle
@@ -33,11 +34,12 @@ from leukmodel.features import (
     MissingFeaturesError,
     cache_settings,
     featurize,
+    file_sha256,
     load_backbone,
     load_bags,
     read_h5_bag,
 )
-from leukmodel.features.cache import cache_identity
+from leukmodel.features.cache import cache_identity, file_digests
 from leukmodel.features.featurize import _Item
 from leukmodel.preprocessing import NoForegroundError, tile_image
 
@@ -329,3 +331,17 @@ def test_cache_identity_is_stable_and_changes_when_the_folder_is_remade(tmp_path
     shutil.rmtree(root)
     assert cache_identity(root) != first
     assert [p.name for p in root.iterdir()] == ["cache-id"]
+
+
+def test_file_digests_hash_each_file_once_in_order_in_threads(tmp_path):
+    rng = np.random.default_rng(0)
+    files = []
+    for k, size in enumerate([0, 1, 1 << 20, (1 << 20) + 7, 3 << 20]):  # empty, and across the 1 MB chunks
+        files.append(tmp_path / f"f{k}.bin")
+        files[-1].write_bytes(rng.integers(0, 256, size, dtype=np.uint8).tobytes())
+    expected = {path: hashlib.sha256(path.read_bytes()).hexdigest() for path in files}
+    found = file_digests([*files[::-1], files[0]], workers=3)
+    assert list(found) == files[::-1] and found == expected
+    assert all(file_sha256(path) == digest for path, digest in expected.items())
+    with pytest.raises(ImageError, match=r"gone\.bmp: image file not found"):
+        file_digests([files[0], tmp_path / "gone.bmp", tmp_path / "also-gone.bmp"])

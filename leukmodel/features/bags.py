@@ -12,7 +12,7 @@ import numpy as np
 from leukmodel.config import Config
 from leukmodel.data.cohort import Cohort
 from leukmodel.errors import LeukInputError
-from leukmodel.features.cache import DAMAGED, Level, file_sha256
+from leukmodel.features.cache import DAMAGED, Level, file_digests
 from leukmodel.features.featurize import feature_cache
 from leukmodel.features.hdf5 import BagFileError, read_h5_bag, read_h5_layout
 from leukmodel.features.streamed import StreamedMaps
@@ -68,7 +68,11 @@ def load_bags(cohort: Cohort, config: Config, level: Literal["pooled", "layer3"]
             ``leukmodel featurize``.
         NoForegroundError: an image has no foreground and ``tiles.on_no_foreground`` is ``error``.
     """
-    reader = _H5DirReader(config.features.h5_dir) if config.features.h5_dir is not None else _CacheReader(config, level)
+    paths = [path for sample in cohort.samples for path in sample.images]
+    if config.features.h5_dir is not None:
+        reader = _H5DirReader(config.features.h5_dir)
+    else:
+        reader = _CacheReader(config, level, paths)
     found: dict[Path, tuple[np.ndarray, np.ndarray] | str | None] = {}
     for sample in cohort.samples:
         for path in sample.images:
@@ -121,11 +125,15 @@ def _joined(arrays: list[np.ndarray] | list[StreamedMaps]) -> np.ndarray | Strea
 
 
 class _CacheReader:
-    """An image's cached entry, ``None`` when absent, or the reason it has no foreground."""
+    """An image's cached entry, ``None`` when absent, or the reason it has no foreground.
 
-    def __init__(self, config: Config, level: Level) -> None:
+    The images' digests are computed up front, in threads (:func:`file_digests`).
+    """
+
+    def __init__(self, config: Config, level: Level, paths: list[Path]) -> None:
         self.cache = feature_cache(config)
         self.level = level
+        self.digests = file_digests(paths)
         precision = self.cache.settings["precision"]
         self.where = f"the cache {self.cache.dir} ({config.backbone.arch}, {config.backbone.weights}, {precision})"
         self.expected = "cached features: run `leukmodel featurize CONFIG` first" + (
@@ -133,7 +141,7 @@ class _CacheReader:
         )
 
     def __call__(self, path: Path) -> tuple[np.ndarray | StreamedMaps, np.ndarray] | str | None:
-        digest = file_sha256(path)
+        digest = self.digests[path]
         reason = self.cache.no_foreground(digest)
         if reason is not None:
             return reason

@@ -22,6 +22,8 @@ import hashlib
 import json
 import os
 import uuid
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -64,11 +66,30 @@ def cache_settings(tiles: TilesConfig, backbone: BackboneInfo, precision: str) -
 
 
 def file_sha256(path: str | PathLike[str]) -> str:
-    """SHA-256 of a file's bytes: the content part of a cache entry's key."""
+    """SHA-256 of a file's bytes: the content part of a cache entry's key. Read in 1 MB chunks."""
     path = Path(path)
     if not path.is_file():
         raise ImageError("image file not found", file=path)
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_digests(paths: Iterable[str | PathLike[str]], workers: int | None = None) -> dict[Path, str]:
+    """:func:`file_sha256` of each file, in order, hashed in ``workers`` threads (default: the cores, at most 8).
+
+    Reading and hashing leave the GIL free, so threads hash at the pace of the disk and the cores: a cohort's
+    images are hashed on every ``featurize`` and ``load_bags`` (C-NMC: 15,135 files, 9 GB).
+
+    Raises:
+        ImageError: the first file, in order, that does not exist.
+    """
+    unique = list(dict.fromkeys(Path(p) for p in paths))
+    workers = workers or min(8, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="file-sha256") as pool:
+        return dict(zip(unique, pool.map(file_sha256, unique), strict=True))
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from leukmodel.data.images import decode_rgb
 from leukmodel.device import resolve_device
 from leukmodel.errors import ImageError, LeukInputError
 from leukmodel.features.backbone import BackboneInfo, load_backbone
-from leukmodel.features.cache import FeatureCache, Level, cache_identity, cache_settings, file_sha256
+from leukmodel.features.cache import FeatureCache, Level, cache_identity, cache_settings, file_digests
 from leukmodel.features.device import resolve_precision
 from leukmodel.features.extractor import FeatureExtractor
 from leukmodel.preprocessing import NO_FOREGROUND_EXPECTED, NoForegroundError, Tiles, tile_image
@@ -152,8 +152,8 @@ def featurize(
     report = FeaturizeReport(info, precision, str(device), cache.dir)
 
     contents: dict[str, Path] = {}
-    for path in dict.fromkeys(Path(p) for p in images):
-        contents.setdefault(file_sha256(path), path)
+    for path, digest in file_digests(images).items():
+        contents.setdefault(digest, path)
     report.images = len(contents)
     todo: list[Path] = []
     for digest, path in contents.items():
