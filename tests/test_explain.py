@@ -259,8 +259,12 @@ def shap_failures(run: ExplainedRun) -> list[str]:
 
 def preference_p(ratios: np.ndarray) -> float:
     """One-sided Wilcoxon signed-rank p-value of log(ratios) > 0: how likely a preference at least this
-    consistent across samples is if there is none (ratio 1 in distribution)."""
-    return float(wilcoxon(np.log(ratios), alternative="greater").pvalue)
+    consistent across samples is if there is none (ratio 1 in distribution). Ratios all exactly 1 (a model
+    without any preference, such as an untrained one) are no evidence: p = 1."""
+    logs = np.log(ratios)
+    if not logs.any():
+        return 1.0
+    return float(wilcoxon(logs, alternative="greater").pvalue)
 
 
 def attention_failures(measures: TileMeasures) -> list[str]:
