@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import pickle
+import re
 import shutil
 import signal
 import subprocess
@@ -75,7 +77,7 @@ def entries(config: Config) -> list[Path]:
     return sorted(Path(config.features.cache_dir).rglob("pooled/*/*.h5"))
 
 
-def test_warm_run_computes_nothing_and_bags_match_direct_extraction(cohort_config, images, tmp_path):
+def test_warm_run_computes_nothing_and_bags_match_direct_extraction(cohort_config, images, tmp_path, caplog):
     config = make_config(cohort_config, tmp_path / "cache")
     cold = featurize(images, config, progress=False)
     assert (cold.images, cold.hits, cold.misses) == (16, 0, 16) and cold.forward_passes == -(-cold.tiles // 8)
@@ -84,8 +86,12 @@ def test_warm_run_computes_nothing_and_bags_match_direct_extraction(cohort_confi
     assert (warm.hits, warm.misses, warm.tiles, warm.forward_passes) == (16, 0, 0, 0)
 
     cohort = build_cohort(config)
-    bags = load_bags(cohort, config)
+    with caplog.at_level(logging.INFO, logger="leukmodel.features"):
+        bags = load_bags(cohort, config)
     assert set(bags) == set(cohort.sample_ids) and not bags.skipped
+    tiles = sum(len(bag) for bag in bags.values())
+    assert caplog.messages[0] == "reading the pooled features of 16 images"
+    assert re.fullmatch(rf"8 bags of {tiles} tiles read from the cache .* in \d+\.\d s", caplog.messages[1])
     extractor = FeatureExtractor.from_config(config)
     sample = cohort.samples[0]
     bag = bags[sample.sample_id]

@@ -33,7 +33,8 @@ def cv(config_path: Path, out: Path | None, progress: bool) -> None:
 
     if progress:
         logging.basicConfig(format="%(message)s")
-        logging.getLogger("leukmodel.training").setLevel(logging.INFO)
+        for name in ("leukmodel.features", "leukmodel.training"):
+            logging.getLogger(name).setLevel(logging.INFO)
     config = load_config(config_path)
     out = out or config.output_dir / "cv"
     check_output_dir(out)  # before the features are computed, not after the training

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -68,7 +69,9 @@ def load_bags(cohort: Cohort, config: Config, level: Literal["pooled", "layer3"]
             ``leukmodel featurize``.
         NoForegroundError: an image has no foreground and ``tiles.on_no_foreground`` is ``error``.
     """
+    start = time.perf_counter()
     paths = [path for sample in cohort.samples for path in sample.images]
+    log.info("reading the %s features of %d images", level, len(set(paths)))
     if config.features.h5_dir is not None:
         reader = _H5DirReader(config.features.h5_dir)
     else:
@@ -108,6 +111,8 @@ def load_bags(cohort: Cohort, config: Config, level: Literal["pooled", "layer3"]
         for path in sample.images:  # an image's arrays live on in its bag only, not twice
             if last_use[path] == k and not isinstance(found[path], str):
                 found[path] = None
+    tiles = sum(len(bag) for bag in bags.values())
+    log.info("%d bags of %d tiles read from %s in %.1f s", len(bags), tiles, reader.where, time.perf_counter() - start)
     return Bags(bags, skipped)
 
 
