@@ -88,8 +88,11 @@ def file_digests(paths: Iterable[str | PathLike[str]], workers: int | None = Non
     """
     unique = list(dict.fromkeys(Path(p) for p in paths))
     workers = workers or min(8, os.cpu_count() or 1)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="file-sha256") as pool:
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="file-sha256")
+    try:
         return dict(zip(unique, pool.map(file_sha256, unique), strict=True))
+    finally:
+        pool.shutdown(cancel_futures=True)  # after an error, the files not yet hashed are not hashed for nothing
 
 
 @dataclass(frozen=True)
