@@ -48,6 +48,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from feature_extraction import synchronize
 from torch.utils.flop_counter import FlopCounterMode
 
 from leukmodel.config import config_from_dict
@@ -158,12 +159,11 @@ def gemm_flops_per_second(
     b = torch.randn(inner, cols, device=device, dtype=dtype or torch.float32)
     for _ in range(3):
         a @ b
-    synchronize = torch.cuda.synchronize if device.type == "cuda" else lambda: None
-    synchronize()
+    synchronize(device)
     start = time.perf_counter()
     for _ in range(repeats):
         a @ b
-    synchronize()
+    synchronize(device)
     return 2 * rows * inner * cols * repeats / (time.perf_counter() - start)
 
 
@@ -280,7 +280,7 @@ def main() -> None:
             f"B=1 {projected[1]:.0f} min, B={best} {projected[best]:.0f} min (load_bags {load_s:.0f} s once)"
         )
         slowdown = 1.0
-        if concurrent > 1 and device.type == "cpu":
+        if concurrent > 1:  # on a CPU only (refused above on a GPU)
             shared = dict(
                 cohort=cohort,
                 bags=bags,
